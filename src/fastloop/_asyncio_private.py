@@ -1,0 +1,59 @@
+"""Every private asyncio name fastloop relies on, in one place.
+
+asyncio's private helpers change between Python versions. Importing them only
+here keeps the dependency visible and lets ``tests/test_asyncio_private.py``
+check, on every supported Python, that each name still exists and behaves the
+way fastloop expects.
+"""
+
+import sys
+
+from asyncio import base_events as _base_events
+from asyncio import coroutines as _coroutines
+from asyncio import events as _events
+from asyncio import format_helpers as _format_helpers
+from asyncio import futures as _futures
+
+# The loop registers itself as the running loop of its thread; asyncio's C
+# Task, current_task(), TaskGroup and eager tasks all read it from there.
+set_running_loop = _events._set_running_loop
+get_running_loop_or_none = _events._get_running_loop
+
+# "<callback>(<args>) at file:line", the way asyncio shows a callback in
+# handle reprs and in "Exception in callback ..." messages.
+format_callback_source = _format_helpers._format_callback_source
+extract_stack = _format_helpers.extract_stack
+
+# How asyncio names a slow handle in debug mode: the task, when the handle is
+# a task step, otherwise the handle itself.
+format_handle = _base_events._format_handle
+
+# The loop a future belongs to (Future.get_loop(), or _loop on old futures).
+future_get_loop = _futures._get_loop
+
+# Sets a future's result unless it was cancelled meanwhile.
+set_result_unless_cancelled = _futures._set_result_unless_cancelled
+
+# Debug mode as asyncio decides it (PYTHONASYNCIODEBUG, -X dev).
+is_debug_mode = _coroutines._is_debug_mode
+
+# asyncio's own coroutine-function test (it also knows the legacy markers).
+# 3.14 deprecated the public name; the private one does not warn.
+if hasattr(_coroutines, "_iscoroutinefunction"):
+    iscoroutinefunction = _coroutines._iscoroutinefunction
+else:
+    iscoroutinefunction = _coroutines.iscoroutinefunction
+
+
+def default_event_loop_policy_base():
+    """The class asyncio's default policy derives from on this Python.
+
+    3.14 deprecated the public ``asyncio.DefaultEventLoopPolicy`` name
+    (gh-127949); reading it there warns, so take the class from where
+    asyncio itself keeps it.
+    """
+    if sys.version_info >= (3, 14):
+        from asyncio import unix_events
+        return unix_events._DefaultEventLoopPolicy
+    import asyncio
+    return asyncio.DefaultEventLoopPolicy

@@ -1,0 +1,9 @@
+"""Stands in for the ``cython`` module when Cython is not installed.
+
+The hot modules are Cython pure-Python-mode sources. Uncompiled, they only
+read ``cython.compiled`` at run time (every other use of ``cython`` sits in a
+branch taken when compiled), so the pure build needs neither Cython nor a C
+compiler.
+"""
+
+compiled = False

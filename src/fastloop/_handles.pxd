@@ -1,0 +1,38 @@
+cimport cython
+
+# Entering the handle's context directly saves building a Context.run call
+# per callback; PyContext_Enter raises on a context already entered, as
+# Context.run does.
+from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
+
+
+@cython.freelist(256)
+cdef class Handle:
+    cdef public object _callback
+    cdef public object _args
+    cdef public object _context
+    cdef public object _loop
+    cdef public bint _cancelled
+    cdef public object _source_traceback
+    cdef public object _repr
+    cdef object __weakref__
+
+    cpdef _run(self)
+
+
+# Only a base class can keep a freelist: timers are allocated normally.
+cdef class TimerHandle(Handle):
+    cdef public double _when
+    cdef public bint _scheduled
+    cdef readonly unsigned long long _sequence
+
+
+cdef unsigned long long _timer_sequence
+
+cdef object _init_handle(Handle handle, object callback, object args, object loop,
+                         object context, bint debug)
+cdef object _init_timer(TimerHandle timer, double when, object callback, object args,
+                        object loop, object context, bint debug)
+cpdef Handle new_handle(object callback, object args, object loop, object context, bint debug)
+cpdef TimerHandle new_timer(double when, object callback, object args, object loop,
+                            object context, bint debug)

@@ -1,0 +1,202 @@
+"""Handles: a callback waiting in the ready queue, or on a timer.
+
+Compiled, the classes are extension types with a freelist (see
+``_handles.pxd``); running a handle enters its context with
+``PyContext_Enter`` instead of building a ``Context.run`` call. Their
+Python-visible behaviour is asyncio's ``Handle``/``TimerHandle``: same
+methods, same reprs, same exception-handler context.
+"""
+
+try:
+    import cython
+except ImportError:
+    from . import _cython_shim as cython
+
+import sys
+from contextvars import copy_context
+
+from . import _asyncio_private as aio_private
+
+_PACKAGE_PREFIX = __name__.rpartition(".")[0] + "."
+
+# Timers due at the same instant fire in the order they were scheduled:
+# every timer takes the next number as its tie-breaker.
+_timer_sequence = 0
+
+
+def _caller_stack():
+    """The stack of the code that scheduled a handle, for debug mode.
+
+    Walks out of fastloop's own frames (there are none when compiled, a few
+    when pure) so the last entry is the user's line, as asyncio shows it.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_PACKAGE_PREFIX):
+        frame = frame.f_back
+    return aio_private.extract_stack(frame)
+
+
+class Handle:
+    """Object returned by callback registration methods."""
+
+    def __init__(self, callback, args, loop, context=None):
+        _init_handle(self, callback, args, loop, context, loop.get_debug())
+
+    def _repr_info(self):
+        info = [self.__class__.__name__]
+        if self._cancelled:
+            info.append("cancelled")
+        if self._callback is not None:
+            info.append(aio_private.format_callback_source(
+                self._callback, self._args, debug=self._loop.get_debug()))
+        if self._source_traceback:
+            frame = self._source_traceback[-1]
+            info.append(f"created at {frame[0]}:{frame[1]}")
+        return info
+
+    def __repr__(self):
+        if self._repr is not None:
+            return self._repr
+        return "<{}>".format(" ".join(self._repr_info()))
+
+    def get_context(self):
+        return self._context
+
+    def cancel(self):
+        if not self._cancelled:
+            self._cancelled = True
+            if self._loop.get_debug():
+                # Keep the callback in the repr, so that "Executing <Handle
+                # ...> took 2.5 seconds" still names it.
+                self._repr = repr(self)
+            self._callback = None
+            self._args = None
+
+    def cancelled(self):
+        return self._cancelled
+
+    def _run(self):
+        context = self._context
+        if cython.compiled:
+            PyContext_Enter(context)
+            try:
+                self._callback(*self._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._report_exception(exc)
+            finally:
+                PyContext_Exit(context)
+        else:
+            try:
+                context.run(self._callback, *self._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._report_exception(exc)
+
+    def _report_exception(self, exc):
+        callback = aio_private.format_callback_source(
+            self._callback, self._args, debug=self._loop.get_debug())
+        context = {
+            "message": f"Exception in callback {callback}",
+            "exception": exc,
+            "handle": self,
+        }
+        if self._source_traceback:
+            context["source_traceback"] = self._source_traceback
+        self._loop.call_exception_handler(context)
+
+
+class TimerHandle(Handle):
+    """Object returned by timed callback registration methods."""
+
+    def __init__(self, when, callback, args, loop, context=None):
+        _init_timer(self, when, callback, args, loop, context, loop.get_debug())
+
+    def _repr_info(self):
+        info = Handle._repr_info(self)
+        info.insert(2 if self._cancelled else 1, f"when={self._when}")
+        return info
+
+    def __hash__(self):
+        return hash(self._when)
+
+    # Ordering is by deadline, as asyncio's; the timer queue also breaks
+    # ties by scheduling order (see _timers.earlier_than).
+    def __lt__(self, other):
+        if isinstance(other, TimerHandle):
+            return self._when < other._when
+        return NotImplemented
+
+    def __le__(self, other):
+        if isinstance(other, TimerHandle):
+            return self._when < other._when or self.__eq__(other)
+        return NotImplemented
+
+    def __gt__(self, other):
+        if isinstance(other, TimerHandle):
+            return self._when > other._when
+        return NotImplemented
+
+    def __ge__(self, other):
+        if isinstance(other, TimerHandle):
+            return self._when > other._when or self.__eq__(other)
+        return NotImplemented
+
+    def __eq__(self, other):
+        if isinstance(other, TimerHandle):
+            return (self._when == other._when
+                    and self._callback == other._callback
+                    and self._args == other._args
+                    and self._cancelled == other._cancelled)
+        return NotImplemented
+
+    def cancel(self):
+        if not self._cancelled:
+            self._loop._timer_handle_cancelled(self)
+        Handle.cancel(self)
+
+    def when(self):
+        """Return the scheduled callback time, on the loop.time() clock."""
+        return self._when
+
+
+def _init_handle(handle, callback, args, loop, context, debug):
+    if context is None:
+        if cython.compiled:
+            context = PyContext_CopyCurrent()
+        else:
+            context = copy_context()
+    handle._context = context
+    handle._loop = loop
+    handle._callback = callback
+    handle._args = args
+    handle._cancelled = False
+    handle._repr = None
+    if debug:
+        handle._source_traceback = _caller_stack()
+    else:
+        handle._source_traceback = None
+
+
+def _init_timer(timer, when, callback, args, loop, context, debug):
+    global _timer_sequence
+    _init_handle(timer, callback, args, loop, context, debug)
+    timer._when = when
+    timer._scheduled = False
+    _timer_sequence += 1
+    timer._sequence = _timer_sequence
+
+
+def new_handle(callback, args, loop, context, debug):
+    """A Handle, without the cost of argument parsing in ``__init__``."""
+    handle = Handle.__new__(Handle)
+    _init_handle(handle, callback, args, loop, context, debug)
+    return handle
+
+
+def new_timer(when, callback, args, loop, context, debug):
+    timer = TimerHandle.__new__(TimerHandle)
+    _init_timer(timer, when, callback, args, loop, context, debug)
+    return timer

@@ -1,0 +1,444 @@
+"""The public event loop: asyncio's API on top of the compiled scheduler.
+
+Everything here runs once per loop, per task or per executor job, not per
+callback: running and stopping, tasks and futures, the exception handler,
+debug mode, the default executor, async generator finalization, readers
+and writers. What runs per callback lives in ``_scheduler``.
+
+Methods of asyncio's loop that no fastloop issue has implemented yet
+(sockets, transports, servers, subprocesses, TLS) come from
+``asyncio.AbstractEventLoop`` and raise NotImplementedError.
+"""
+
+import asyncio
+import concurrent.futures
+import sys
+import threading
+import traceback
+import warnings
+import weakref
+from asyncio import constants, futures, tasks, timeouts
+
+from . import _asyncio_private as aio_private
+from ._scheduler import Scheduler, logger
+from ._signals import SignalHandling
+
+_PY312 = sys.version_info >= (3, 12)
+_PY314 = sys.version_info >= (3, 14)
+
+
+def _run_until_complete_cb(future):
+    if not future.cancelled():
+        exc = future.exception()
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            # asyncio issue #22429: run_forever() already finished.
+            return
+    aio_private.future_get_loop(future).stop()
+
+
+def _fileobj_to_fd(fileobj):
+    """An fd from an int or an object with fileno(), as selectors does it."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+class Loop(Scheduler, SignalHandling, asyncio.AbstractEventLoop):
+    """fastloop's event loop: a drop-in asyncio event loop."""
+
+    def __init__(self):
+        Scheduler.__init__(self)
+        self._init_signals()
+        self._default_executor = None
+        self._exception_handler = None
+        self._task_factory = None
+        self._old_agen_hooks = None
+        self._coroutine_origin_tracking_enabled = False
+        self._coroutine_origin_tracking_saved_depth = None
+        # Async generators being iterated by the loop (weak: a finished one
+        # must not be kept alive by us).
+        self._asyncgens = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._executor_shutdown_called = False
+        self.set_debug(aio_private.is_debug_mode())
+
+    def __repr__(self):
+        return (f"<{self.__class__.__name__} running={self.is_running()} "
+                f"closed={self.is_closed()} debug={self.get_debug()}>")
+
+    # -- running and stopping ----------------------------------------------
+
+    def _check_closed(self):
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+
+    def _check_running(self):
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if aio_private.get_running_loop_or_none() is not None:
+            raise RuntimeError(
+                "Cannot run the event loop while another loop is running")
+
+    def _run_forever_setup(self):
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        self._old_agen_hooks = sys.get_asyncgen_hooks()
+        self._thread_id = threading.get_ident()
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                               finalizer=self._asyncgen_finalizer_hook)
+        self._claim_wakeup_fd()
+        aio_private.set_running_loop(self)
+
+    def _run_forever_cleanup(self):
+        self._stopping = False
+        self._thread_id = None
+        aio_private.set_running_loop(None)
+        self._restore_wakeup_fd()
+        self._set_coroutine_origin_tracking(False)
+        if self._old_agen_hooks is not None:
+            sys.set_asyncgen_hooks(*self._old_agen_hooks)
+            self._old_agen_hooks = None
+
+    def run_forever(self):
+        """Run until stop() is called."""
+        self._run_forever_setup()
+        try:
+            self._run_until_stopped()
+        finally:
+            self._run_forever_cleanup()
+
+    def run_until_complete(self, future):
+        """Run until the Future is done; return its result or raise.
+
+        A coroutine is wrapped in a Task.
+        """
+        self._check_closed()
+        self._check_running()
+        new_task = not futures.isfuture(future)
+        future = tasks.ensure_future(future, loop=self)
+        if new_task:
+            # The caller sees the exception if it does not complete: no
+            # need for the "Task was destroyed but it is pending" log.
+            future._log_destroy_pending = False
+        future.add_done_callback(_run_until_complete_cb)
+        try:
+            self.run_forever()
+        except:
+            if new_task and future.done() and not future.cancelled():
+                # The coroutine raised a BaseException: consume it, the
+                # caller has no access to the task to retrieve it.
+                future.exception()
+            raise
+        finally:
+            future.remove_done_callback(_run_until_complete_cb)
+        if not future.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return future.result()
+
+    def close(self):
+        """Close the loop: drop pending callbacks, release its resources.
+
+        The loop must not be running. Shuts the default executor down
+        without waiting for it.
+        """
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            logger.debug("Close %r", self)
+        self._remove_all_signal_handlers()
+        self._close_core()
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+
+    def __del__(self, _warn=warnings.warn):
+        if not self.is_closed():
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    # -- futures and tasks ---------------------------------------------------
+
+    def create_future(self):
+        """Create a Future object attached to the loop."""
+        return futures.Future(loop=self)
+
+    if _PY314:
+        def create_task(self, coro, **kwargs):
+            """Schedule or begin executing a coroutine object; return a Task."""
+            self._check_closed()
+            if self._task_factory is not None:
+                return self._task_factory(self, coro, **kwargs)
+            task = tasks.Task(coro, loop=self, **kwargs)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+            try:
+                return task
+            finally:
+                # gh-128552: no task.exception().__traceback__ -> frame -> task cycle.
+                del task
+    else:
+        def create_task(self, coro, *, name=None, context=None, **kwargs):
+            """Schedule or begin executing a coroutine object; return a Task.
+
+            Extra keyword arguments (``eager_start`` on 3.12+) go to the
+            task factory or to Task, as asyncio does from 3.13.3 on.
+            """
+            self._check_closed()
+            if self._task_factory is None:
+                task = tasks.Task(coro, loop=self, name=name, context=context, **kwargs)
+                if task._source_traceback:
+                    del task._source_traceback[-1]
+            else:
+                if context is not None:
+                    kwargs["context"] = context
+                task = self._task_factory(self, coro, **kwargs)
+                if name is not None:
+                    task.set_name(name)
+            try:
+                return task
+            finally:
+                del task
+
+    def set_task_factory(self, factory):
+        """Set the factory loop.create_task() uses (None: the default).
+
+        It is called as ``factory(loop, coro, **kwargs)`` and must return
+        a Task (or a Future-compatible object).
+        """
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._task_factory = factory
+
+    def get_task_factory(self):
+        """Return the task factory, or None if the default one is in use."""
+        return self._task_factory
+
+    # -- readers and writers -------------------------------------------------
+
+    def add_reader(self, fd, callback, *args):
+        """Call ``callback(*args)`` whenever ``fd`` is readable."""
+        self._add_reader(_fileobj_to_fd(fd), callback, *args)
+
+    def remove_reader(self, fd):
+        """Stop watching ``fd`` for reading; True if it was watched."""
+        return self._remove_reader(_fileobj_to_fd(fd))
+
+    def add_writer(self, fd, callback, *args):
+        """Call ``callback(*args)`` whenever ``fd`` is writable."""
+        self._add_writer(_fileobj_to_fd(fd), callback, *args)
+
+    def remove_writer(self, fd):
+        """Stop watching ``fd`` for writing; True if it was watched."""
+        return self._remove_writer(_fileobj_to_fd(fd))
+
+    # -- the default executor ------------------------------------------------
+
+    def _check_default_executor(self):
+        if self._executor_shutdown_called:
+            raise RuntimeError("Executor shutdown has been called")
+
+    def run_in_executor(self, executor, func, *args):
+        """Run ``func(*args)`` in ``executor`` (None: the default one)."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
+        if executor is None:
+            executor = self._default_executor
+            # Only the default executor is refused after its shutdown.
+            self._check_default_executor()
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
+                self._default_executor = executor
+        return futures.wrap_future(executor.submit(func, *args), loop=self)
+
+    def set_default_executor(self, executor):
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor instance")
+        self._default_executor = executor
+
+    async def shutdown_default_executor(self, timeout=None):
+        """Shut the default executor down, waiting up to ``timeout`` seconds
+        (None: no limit) for its threads to join."""
+        self._executor_shutdown_called = True
+        if self._default_executor is None:
+            return
+        future = self.create_future()
+        thread = threading.Thread(target=self._do_shutdown, args=(future,))
+        thread.start()
+        try:
+            async with timeouts.timeout(timeout):
+                await future
+        except TimeoutError:
+            warnings.warn("The executor did not finishing joining "
+                          f"its threads within {timeout} seconds.",
+                          RuntimeWarning, stacklevel=2)
+            self._default_executor.shutdown(wait=False)
+        else:
+            thread.join()
+
+    def _do_shutdown(self, future):
+        try:
+            self._default_executor.shutdown(wait=True)
+            if not self.is_closed():
+                self.call_soon_threadsafe(aio_private.set_result_unless_cancelled,
+                                          future, None)
+        except Exception as ex:
+            if not self.is_closed() and not future.cancelled():
+                self.call_soon_threadsafe(future.set_exception, ex)
+
+    # -- async generators ----------------------------------------------------
+
+    def _asyncgen_finalizer_hook(self, agen):
+        self._asyncgens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    def _asyncgen_firstiter_hook(self, agen):
+        if self._asyncgens_shutdown_called:
+            warnings.warn(
+                f"asynchronous generator {agen!r} was scheduled after "
+                f"loop.shutdown_asyncgens() call",
+                ResourceWarning, source=self)
+        self._asyncgens.add(agen)
+
+    async def shutdown_asyncgens(self):
+        """Shutdown all active asynchronous generators."""
+        self._asyncgens_shutdown_called = True
+        if not len(self._asyncgens):
+            return
+        closing_agens = list(self._asyncgens)
+        self._asyncgens.clear()
+        results = await tasks.gather(*[ag.aclose() for ag in closing_agens],
+                                     return_exceptions=True)
+        for result, agen in zip(results, closing_agens):
+            if isinstance(result, Exception):
+                self.call_exception_handler({
+                    "message": f"an error occurred during closing of "
+                               f"asynchronous generator {agen!r}",
+                    "exception": result,
+                    "asyncgen": agen,
+                })
+
+    # -- errors ----------------------------------------------------------------
+
+    def get_exception_handler(self):
+        """Return the exception handler, or None if the default one is in use."""
+        return self._exception_handler
+
+    def set_exception_handler(self, handler):
+        """Set ``handler(loop, context)`` as the loop's exception handler
+        (None: the default one)."""
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context):
+        """Log the context's message, its exception and every other key.
+
+        In debug mode, also where the object in question (handle, future,
+        task) was created.
+        """
+        message = context.get("message")
+        if not message:
+            message = "Unhandled exception in event loop"
+        exception = context.get("exception")
+        if exception is not None:
+            exc_info = (type(exception), exception, exception.__traceback__)
+        else:
+            exc_info = False
+        if ("source_traceback" not in context
+                and self._current_handle is not None
+                and self._current_handle._source_traceback):
+            context["handle_traceback"] = self._current_handle._source_traceback
+
+        log_lines = [message]
+        for key in sorted(context):
+            if key in {"message", "exception"}:
+                continue
+            value = context[key]
+            if key == "source_traceback":
+                value = ("Object created at (most recent call last):\n"
+                         + "".join(traceback.format_list(value)).rstrip())
+            elif key == "handle_traceback":
+                value = ("Handle created at (most recent call last):\n"
+                         + "".join(traceback.format_list(value)).rstrip())
+            else:
+                value = repr(value)
+            log_lines.append(f"{key}: {value}")
+        logger.error("\n".join(log_lines), exc_info=exc_info)
+
+    def call_exception_handler(self, context):
+        """Pass ``context`` to the exception handler; never raises, but for
+        SystemExit and KeyboardInterrupt."""
+        if self._exception_handler is None:
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                # A subclass's default_exception_handler failed.
+                logger.error("Exception in default exception handler", exc_info=True)
+            return
+        try:
+            # Run the handler in the context of the failed object (a task,
+            # future or handle), as asyncio does.
+            handler_context = None
+            thing = context.get("task")
+            if thing is None:
+                thing = context.get("future")
+            if thing is None:
+                thing = context.get("handle")
+            if thing is not None and hasattr(thing, "get_context"):
+                handler_context = thing.get_context()
+            if handler_context is not None and hasattr(handler_context, "run"):
+                handler_context.run(self._exception_handler, self, context)
+            else:
+                self._exception_handler(self, context)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            try:
+                self.default_exception_handler({
+                    "message": "Unhandled error in exception handler",
+                    "exception": exc,
+                    "context": context,
+                })
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error("Exception in default exception handler "
+                             "while handling an unexpected error "
+                             "in custom exception handler", exc_info=True)
+
+    # -- debug mode ------------------------------------------------------------
+
+    def get_debug(self):
+        return self._debug
+
+    def set_debug(self, enabled):
+        self._debug = enabled
+        if self.is_running():
+            self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
+
+    def _set_coroutine_origin_tracking(self, enabled):
+        if bool(enabled) == bool(self._coroutine_origin_tracking_enabled):
+            return
+        if enabled:
+            self._coroutine_origin_tracking_saved_depth = sys.get_coroutine_origin_tracking_depth()
+            sys.set_coroutine_origin_tracking_depth(constants.DEBUG_STACK_DEPTH)
+        else:
+            sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth)
+        self._coroutine_origin_tracking_enabled = enabled

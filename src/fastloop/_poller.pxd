@@ -1,0 +1,56 @@
+cimport cython
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.errno cimport EEXIST, EINTR, ENOENT, ENOSYS, errno
+from libc.stdint cimport uint32_t, uint64_t
+from posix.unistd cimport close
+
+cdef extern from "_epoll_compat.h" nogil:
+    ctypedef union epoll_data_t:
+        void *ptr
+        int fd
+        uint32_t u32
+        uint64_t u64
+
+    cdef struct epoll_event:
+        uint32_t events
+        epoll_data_t data
+
+    int EPOLL_CLOEXEC
+    int EPOLL_CTL_ADD
+    int EPOLL_CTL_MOD
+    int EPOLL_CTL_DEL
+
+    int epoll_create1(int flags)
+    int epoll_ctl(int epfd, int op, int fd, epoll_event *event)
+    int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
+
+
+cdef int _mask_from_epoll(uint32_t events)
+
+
+@cython.final
+cdef class Poller:
+    cdef dict _interest
+    cdef list _ready
+    cdef object _selector
+    cdef object _epoll
+    cdef int _epfd
+    cdef epoll_event *_events
+    cdef int _capacity
+    cdef bint _closed
+
+    @cython.locals(events=cython.p_void)
+    cdef _grow(self, int capacity)
+    cpdef int fileno(self)
+    cpdef int interest(self, int fd)
+    cpdef set_interest(self, int fd, int mask)
+    @cython.locals(op=int, event=epoll_event)
+    cdef _epoll_ctl(self, int fd, int old_mask, int mask)
+    cdef _select_epoll_set(self, int fd, int old_mask, int mask)
+    cdef _selector_set(self, int fd, int old_mask, int mask)
+    @cython.locals(milliseconds=int, count=int)
+    cpdef int poll(self, double timeout) except -1
+    cdef int event_fd(self, int index)
+    cdef int event_mask(self, int index)
+    cpdef close(self)

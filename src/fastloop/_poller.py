@@ -1,0 +1,249 @@
+"""The poller: which file descriptors the loop watches, and the wait.
+
+Three backends behind one small interface (``set_interest``, ``poll``,
+``event_fd``/``event_mask``, ``close``):
+
+* compiled, on Linux: ``epoll_wait`` called with the GIL released, into a
+  preallocated event array;
+* pure, on Linux: ``select.epoll``, the same kernel calls through Python;
+* anywhere without epoll: the ``selectors`` module's default selector.
+
+Masks use epoll's bits; an error or hang-up wakes both directions, as the
+``selectors`` module reports it.
+"""
+
+try:
+    import cython
+except ImportError:
+    from . import _cython_shim as cython
+
+import math
+import os
+import select
+import selectors
+
+READABLE = 0x001  # EPOLLIN
+WRITABLE = 0x004  # EPOLLOUT
+
+_INITIAL_CAPACITY = 64
+# asyncio caps a poll at one day (base_events.MAXIMUM_SELECT_TIMEOUT).
+MAXIMUM_TIMEOUT = 24 * 3600
+
+
+def _mask_from_epoll(events):
+    mask = 0
+    if events & ~WRITABLE:
+        mask |= READABLE
+    if events & ~READABLE:
+        mask |= WRITABLE
+    return mask
+
+
+def _mask_from_selectors(events):
+    mask = 0
+    if events & selectors.EVENT_READ:
+        mask |= READABLE
+    if events & selectors.EVENT_WRITE:
+        mask |= WRITABLE
+    return mask
+
+
+def _selectors_events(mask):
+    events = 0
+    if mask & READABLE:
+        events |= selectors.EVENT_READ
+    if mask & WRITABLE:
+        events |= selectors.EVENT_WRITE
+    return events
+
+
+def _raise_errno(code):
+    raise OSError(code, os.strerror(code))
+
+
+class Poller:
+    def __cinit__(self):
+        # Compiled: __dealloc__ must never see fd 0 (zeroed memory) as ours.
+        self._epfd = -1
+
+    def __init__(self):
+        self._interest = {}
+        self._ready = []
+        self._selector = None
+        self._epoll = None
+        self._epfd = -1
+        self._capacity = 0
+        self._closed = False
+        if cython.compiled:
+            self._epfd = epoll_create1(EPOLL_CLOEXEC)
+            if self._epfd < 0:
+                if errno != ENOSYS:
+                    _raise_errno(errno)
+                self._selector = selectors.DefaultSelector()
+            else:
+                self._grow(_INITIAL_CAPACITY)
+        elif hasattr(select, "epoll"):
+            self._epoll = select.epoll()
+        else:
+            self._selector = selectors.DefaultSelector()
+
+    def __dealloc__(self):
+        # Compiled only: a poller dropped without close() still frees its
+        # kernel object and its event array.
+        if self._epfd >= 0:
+            close(self._epfd)
+            self._epfd = -1
+        PyMem_Free(self._events)
+        self._events = cython.NULL
+
+    def _grow(self, capacity):
+        events = PyMem_Realloc(self._events, capacity * cython.sizeof(epoll_event))
+        if events == cython.NULL:
+            raise MemoryError()
+        self._events = cython.cast(cython.pointer(epoll_event), events)
+        self._capacity = capacity
+
+    def fileno(self):
+        if self._selector is not None:
+            return self._selector.fileno() if hasattr(self._selector, "fileno") else -1
+        if cython.compiled:
+            return self._epfd
+        return self._epoll.fileno()
+
+    def interest(self, fd):
+        return self._interest.get(fd, 0)
+
+    def set_interest(self, fd, mask):
+        """Watch ``fd`` for ``mask`` (0 stops watching it).
+
+        Raises OSError as the kernel reports it (EBADF for a closed fd,
+        EPERM for a regular file), leaving the interest set unchanged.
+        """
+        if self._closed:
+            raise RuntimeError("poller is closed")
+        old_mask = self._interest.get(fd, 0)
+        if mask == old_mask:
+            return
+        if self._selector is not None:
+            self._selector_set(fd, old_mask, mask)
+        elif cython.compiled:
+            self._epoll_ctl(fd, old_mask, mask)
+        else:
+            self._select_epoll_set(fd, old_mask, mask)
+        if mask:
+            self._interest[fd] = mask
+        else:
+            del self._interest[fd]
+        if self._selector is None and len(self._interest) > self._capacity and cython.compiled:
+            self._grow(self._capacity * 2)
+
+    def _epoll_ctl(self, fd, old_mask, mask):
+        event.events = mask
+        event.data.u64 = 0
+        event.data.fd = fd
+        if not mask:
+            # The kernel forgets a closed fd by itself: ENOENT and EBADF
+            # only mean it is gone already.
+            epoll_ctl(self._epfd, EPOLL_CTL_DEL, fd, cython.address(event))
+            return
+        op = EPOLL_CTL_MOD if old_mask else EPOLL_CTL_ADD
+        if epoll_ctl(self._epfd, op, fd, cython.address(event)) == 0:
+            return
+        # A registered fd that was closed and reused is unknown to the
+        # kernel again (ENOENT on modify); a fd registered behind our back
+        # exists already (EEXIST on add).
+        if op == EPOLL_CTL_MOD and errno == ENOENT:
+            op = EPOLL_CTL_ADD
+        elif op == EPOLL_CTL_ADD and errno == EEXIST:
+            op = EPOLL_CTL_MOD
+        else:
+            _raise_errno(errno)
+        if epoll_ctl(self._epfd, op, fd, cython.address(event)) != 0:
+            _raise_errno(errno)
+
+    def _select_epoll_set(self, fd, old_mask, mask):
+        if not mask:
+            try:
+                self._epoll.unregister(fd)
+            except OSError:
+                pass
+            return
+        if old_mask:
+            try:
+                self._epoll.modify(fd, mask)
+            except FileNotFoundError:
+                self._epoll.register(fd, mask)
+        else:
+            try:
+                self._epoll.register(fd, mask)
+            except FileExistsError:
+                self._epoll.modify(fd, mask)
+
+    def _selector_set(self, fd, old_mask, mask):
+        if not mask:
+            try:
+                self._selector.unregister(fd)
+            except (KeyError, ValueError, OSError):
+                pass
+        elif old_mask:
+            self._selector.modify(fd, _selectors_events(mask))
+        else:
+            self._selector.register(fd, _selectors_events(mask))
+
+    def poll(self, timeout):
+        """Wait up to ``timeout`` seconds (negative: no limit) for events.
+
+        Returns how many; read them with event_fd(i) and event_mask(i).
+        Never returns before the timeout for lack of events, except when a
+        signal arrives: its Python handler runs first (and may raise).
+        """
+        if timeout > MAXIMUM_TIMEOUT:
+            timeout = MAXIMUM_TIMEOUT
+        if self._selector is not None:
+            ready = self._selector.select(None if timeout < 0 else timeout)
+            self._ready = [(key.fd, _mask_from_selectors(events)) for key, events in ready]
+            return len(self._ready)
+        if cython.compiled:
+            milliseconds = -1
+            if timeout >= 0:
+                # Round up: waking before the deadline would only spin.
+                milliseconds = cython.cast(cython.int, math.ceil(timeout * 1000.0))
+            with cython.nogil:
+                count = epoll_wait(self._epfd, self._events, self._capacity, milliseconds)
+            if count < 0:
+                if errno != EINTR:
+                    _raise_errno(errno)
+                count = 0
+            # A signal's Python handler (Ctrl-C in asyncio.run) runs now,
+            # not after the next wait.
+            PyErr_CheckSignals()
+            return count
+        self._ready = self._epoll.poll(timeout)
+        return len(self._ready)
+
+    def event_fd(self, index):
+        if cython.compiled and self._selector is None:
+            return self._events[index].data.fd
+        return self._ready[index][0]
+
+    def event_mask(self, index):
+        if cython.compiled and self._selector is None:
+            return _mask_from_epoll(self._events[index].events)
+        if self._selector is not None:
+            return self._ready[index][1]
+        return _mask_from_epoll(self._ready[index][1])
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        self._interest.clear()
+        self._ready = []
+        if self._selector is not None:
+            self._selector.close()
+        elif cython.compiled:
+            if self._epfd >= 0:
+                close(self._epfd)
+                self._epfd = -1
+        else:
+            self._epoll.close()

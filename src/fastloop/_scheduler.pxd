@@ -1,0 +1,58 @@
+cimport cython
+from cpython.object cimport PyObject_GenericGetDict
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+from ._handles cimport Handle, TimerHandle, new_handle, new_timer
+from ._poller cimport Poller
+from ._timers cimport TimerQueue
+
+
+# Typed copies of _poller's constants, filled in by the module's import.
+cdef int READABLE
+cdef int WRITABLE
+
+
+@cython.locals(now=timespec)
+cdef double _monotonic()
+
+cdef dict _instance_dict(object obj)
+
+
+cdef class Scheduler:
+    cdef dict __dict__
+    cdef public list _ready
+    cdef TimerQueue _timers
+    cdef Poller _poller
+    cdef dict _fd_handles
+    cdef public bint _closed
+    cdef public bint _stopping
+    cdef public bint _debug
+    cdef public object _thread_id
+    cdef public object _current_handle
+    cdef public double slow_callback_duration
+    cdef public double _clock_resolution
+    cdef bint _wakeup_pending
+    cdef object _self_reader
+    cdef readonly object _self_writer
+    cdef int _self_reader_fd
+
+    cdef _init_core(self)
+    @cython.locals(instance_attributes=dict)
+    cdef double _now(self) except? -1.0
+    cdef TimerHandle _schedule_timer(self, double when, object callback, object args,
+                                     object context, str method)
+    @cython.locals(handle=Handle, handles=list, previous=Handle)
+    cdef Handle _add_fd_handle(self, int fd, int slot, int event, object callback, object args)
+    @cython.locals(handle=Handle, handles=list, mask=int)
+    cdef bint _remove_fd_handle(self, int fd, int slot, int event) except -1
+    @cython.locals(timers=TimerQueue, first=TimerHandle, timeout=double, now=double,
+                   poller=Poller, count=int, index=int, ready=list, todo=Py_ssize_t,
+                   done=Py_ssize_t, handle=Handle)
+    cdef _iterate(self)
+    @cython.locals(handles=list, reader=Handle, writer=Handle)
+    cdef _dispatch_io(self, int fd, int mask)
+    cdef _drain_self_pipe(self)
+    cdef _run_timed(self, Handle handle)
+
+
+cdef object _SCHEDULER_TIME

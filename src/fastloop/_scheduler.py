@@ -1,0 +1,365 @@
+"""The scheduler: the compiled core every fastloop Loop is built on.
+
+It owns what runs per callback: the ready queue, the timer queue, the poll
+and the dispatch of I/O readiness to reader/writer handles, and the wake-up
+of a sleeping loop from other threads and from signals. The Python layer
+(``_loop.Loop``) builds asyncio's API on top of it.
+
+The ready queue is a list run by snapshot count: callbacks scheduled while
+it runs wait for the next iteration. Entries are appended (by any thread:
+``list.append`` is atomic) and only this loop's thread deletes the ones it
+ran, so nothing scheduled from another thread can be lost in between.
+"""
+
+try:
+    import cython
+except ImportError:
+    from . import _cython_shim as cython
+
+import logging
+import socket
+import threading
+import time
+from asyncio import iscoroutine
+
+from . import _asyncio_private as aio_private
+from ._handles import Handle, TimerHandle, new_handle, new_timer
+from ._poller import READABLE, WRITABLE, Poller
+from ._timers import TimerQueue
+
+# asyncio's own logger: users configure and tests capture "asyncio".
+logger = logging.getLogger("asyncio")
+
+
+def _monotonic():
+    """loop.time(): the clock behind time.monotonic(), read directly."""
+    if cython.compiled:
+        clock_gettime(CLOCK_MONOTONIC, cython.address(now))
+        return now.tv_sec + now.tv_nsec * 1e-9
+    return time.monotonic()
+
+
+def _instance_dict(obj):
+    if cython.compiled:
+        return PyObject_GenericGetDict(obj, cython.NULL)
+    return vars(obj)
+
+
+class Scheduler:
+    def __cinit__(self, *args, **kwargs):
+        # Compiled: the C-level state exists before any subclass __init__
+        # runs, so no method can ever see it missing.
+        self._init_core()
+
+    def __init__(self):
+        if not cython.compiled:
+            self._init_core()
+
+    def _init_core(self):
+        self._ready = []
+        self._timers = TimerQueue()
+        self._poller = Poller()
+        # fd -> [reader Handle or None, writer Handle or None]
+        self._fd_handles = {}
+        self._closed = False
+        self._stopping = False
+        self._debug = False
+        self._thread_id = None
+        self._current_handle = None
+        self.slow_callback_duration = 0.1
+        self._clock_resolution = time.get_clock_info("monotonic").resolution
+        # The self-pipe wakes a sleeping loop: written by other threads (once
+        # per wake-up, see call_soon_threadsafe) and by the C signal handler
+        # (signal.set_wakeup_fd), which writes the signal number.
+        self._wakeup_pending = False
+        self._self_reader, self._self_writer = socket.socketpair()
+        self._self_reader.setblocking(False)
+        self._self_writer.setblocking(False)
+        self._self_reader_fd = self._self_reader.fileno()
+        self._poller.set_interest(self._self_reader_fd, READABLE)
+
+    # -- clock -------------------------------------------------------------
+
+    def time(self):
+        """Return the time according to the event loop's clock."""
+        return _monotonic()
+
+    def _now(self):
+        # Tests fast-forward asyncio by patching loop.time (on the instance
+        # or in a subclass); the scheduler must follow the patched clock.
+        instance_attributes = _instance_dict(self)
+        if (type(self).time is not _SCHEDULER_TIME
+                or (instance_attributes and "time" in instance_attributes)):
+            return self.time()
+        return _monotonic()
+
+    # -- scheduling ----------------------------------------------------------
+
+    def call_soon(self, callback, *args, context=None):
+        """Arrange for a callback to be called as soon as possible."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        handle = new_handle(callback, args, self, context, self._debug)
+        self._ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(self, callback, *args, context=None):
+        """Like call_soon(), but thread-safe."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+        handle = new_handle(callback, args, self, context, self._debug)
+        self._ready.append(handle)
+        # One write per wake-up: the loop clears the flag when it drains the
+        # self-pipe, before it takes the ready queue's length, so a handle
+        # appended before a skipped write is always seen.
+        if not self._wakeup_pending:
+            self._wakeup_pending = True
+            self._write_to_self()
+        return handle
+
+    def call_later(self, delay, callback, *args, context=None):
+        """Arrange for a callback to be called after ``delay`` seconds."""
+        if delay is None:
+            raise TypeError("delay must not be None")
+        # Python arithmetic, so a bad delay fails with asyncio's TypeError.
+        when = self._now() + delay
+        # asyncio's call_later goes through call_at: its checks name call_at.
+        return self._schedule_timer(when, callback, args, context, "call_at")
+
+    def call_at(self, when, callback, *args, context=None):
+        """Like call_later(), but uses an absolute time on loop.time()."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        return self._schedule_timer(when, callback, args, context, "call_at")
+
+    def _schedule_timer(self, when, callback, args, context, method):
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, method)
+        timer = new_timer(when, callback, args, self, context, self._debug)
+        self._timers.push(timer)
+        return timer
+
+    def _timer_handle_cancelled(self, handle):
+        self._timers.note_cancelled(handle)
+
+    def _write_to_self(self):
+        try:
+            self._self_writer.send(b"\0")
+        except OSError:
+            # Full (a wake-up is pending anyway) or closed under us by
+            # close() in the loop's thread: nothing left to wake.
+            pass
+
+    def _check_callback(self, callback, method):
+        if iscoroutine(callback) or aio_private.iscoroutinefunction(callback):
+            raise TypeError(f"coroutines cannot be used with {method}()")
+        if not callable(callback):
+            raise TypeError(
+                f"a callable object was expected by {method}(), got {callback!r}")
+
+    def _check_thread(self):
+        if self._thread_id is None:
+            return
+        if threading.get_ident() != self._thread_id:
+            raise RuntimeError(
+                "Non-thread-safe operation invoked on an event loop other "
+                "than the current one")
+
+    # -- readers and writers -------------------------------------------------
+
+    def _add_reader(self, fd, callback, *args):
+        return self._add_fd_handle(fd, 0, READABLE, callback, args)
+
+    def _add_writer(self, fd, callback, *args):
+        return self._add_fd_handle(fd, 1, WRITABLE, callback, args)
+
+    def _remove_reader(self, fd):
+        return self._remove_fd_handle(fd, 0, READABLE)
+
+    def _remove_writer(self, fd):
+        return self._remove_fd_handle(fd, 1, WRITABLE)
+
+    def _add_fd_handle(self, fd, slot, event, callback, args):
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        handle = new_handle(callback, args, self, None, self._debug)
+        handles = self._fd_handles.get(fd)
+        if handles is None:
+            # Registers with the kernel first: on failure (a closed fd, a
+            # regular file) nothing is left behind.
+            self._poller.set_interest(fd, event)
+            handles = [None, None]
+            self._fd_handles[fd] = handles
+        else:
+            self._poller.set_interest(fd, self._poller.interest(fd) | event)
+        previous = handles[slot]
+        handles[slot] = handle
+        if previous is not None:
+            previous.cancel()
+        return handle
+
+    def _remove_fd_handle(self, fd, slot, event):
+        if self._closed:
+            return False
+        handles = self._fd_handles.get(fd)
+        if handles is None:
+            return False
+        handle = handles[slot]
+        handles[slot] = None
+        mask = self._poller.interest(fd) & ~event
+        self._poller.set_interest(fd, mask)
+        if handles[0] is None and handles[1] is None:
+            del self._fd_handles[fd]
+        if handle is None:
+            return False
+        handle.cancel()
+        return True
+
+    def _has_fd_handle(self, fd, slot):
+        handles = self._fd_handles.get(fd)
+        return handles is not None and handles[slot] is not None
+
+    # -- running -------------------------------------------------------------
+
+    def stop(self):
+        """Stop running after the current iteration's callbacks."""
+        self._stopping = True
+
+    def is_running(self):
+        return self._thread_id is not None
+
+    def is_closed(self):
+        return self._closed
+
+    def _run_once(self):
+        """Run one full iteration: poll, then every callback now ready."""
+        self._iterate()
+
+    def _run_until_stopped(self):
+        while True:
+            self._iterate()
+            if self._stopping:
+                break
+
+    def _iterate(self):
+        timers = self._timers
+        timers.drop_cancelled()
+        if self._ready or self._stopping:
+            timeout = 0.0
+        else:
+            first = timers.first()
+            if first is None:
+                timeout = -1.0
+            else:
+                timeout = first._when - self._now()
+                if timeout < 0.0:
+                    timeout = 0.0
+
+        poller = self._poller
+        count = poller.poll(timeout)
+        for index in range(count):
+            self._dispatch_io(poller.event_fd(index), poller.event_mask(index))
+
+        if len(timers):
+            now = self._now()
+            while True:
+                first = timers.first()
+                if first is None or first._when > now:
+                    break
+                timers.pop()
+                self._ready.append(first)
+
+        ready = self._ready
+        todo = len(ready)
+        done = 0
+        try:
+            while done < todo:
+                handle = ready[done]
+                done += 1
+                if handle._cancelled:
+                    continue
+                if self._debug:
+                    self._run_timed(handle)
+                else:
+                    handle._run()
+        finally:
+            del ready[:done]
+
+    def _dispatch_io(self, fd, mask):
+        if fd == self._self_reader_fd:
+            self._drain_self_pipe()
+            return
+        handles = self._fd_handles.get(fd)
+        if handles is None:
+            return
+        if mask & READABLE:
+            reader = handles[0]
+            if reader is not None:
+                if reader._cancelled:
+                    self._remove_reader(fd)
+                else:
+                    self._ready.append(reader)
+        if mask & WRITABLE:
+            writer = handles[1]
+            if writer is not None:
+                if writer._cancelled:
+                    self._remove_writer(fd)
+                else:
+                    self._ready.append(writer)
+
+    def _drain_self_pipe(self):
+        while True:
+            try:
+                data = self._self_reader.recv(4096)
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            for signum in data:
+                if signum:
+                    # The Python layer keeps the signal handlers (_signals).
+                    self._handle_signal(signum)
+        self._wakeup_pending = False
+
+    def _run_timed(self, handle):
+        # Debug mode: name the callbacks that block the loop.
+        self._current_handle = handle
+        try:
+            started = self.time()
+            handle._run()
+            elapsed = self.time() - started
+            if elapsed >= self.slow_callback_duration:
+                logger.warning("Executing %s took %.3f seconds",
+                               aio_private.format_handle(handle), elapsed)
+        finally:
+            self._current_handle = None
+
+    def _close_core(self):
+        """Release the queues, the poller and the self-pipe."""
+        self._closed = True
+        self._ready.clear()
+        self._timers.clear()
+        self._fd_handles.clear()
+        self._poller.close()
+        self._self_reader.close()
+        self._self_writer.close()
+
+    def _pending_handle_count(self):
+        """Handles the loop still holds (ready, timers, fd watchers)."""
+        count = len(self._ready) + len(self._timers)
+        for handles in self._fd_handles.values():
+            count += (handles[0] is not None) + (handles[1] is not None)
+        return count
+
+
+_SCHEDULER_TIME = Scheduler.time

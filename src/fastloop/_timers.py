@@ -1,0 +1,125 @@
+"""The timer queue: a binary min-heap of TimerHandles.
+
+Ordered by deadline, then by scheduling order, so timers due at the same
+instant fire first-in first-out (asyncio leaves such ties to heap order; we
+promise FIFO, as libuv does). Cancelled timers stay in the heap until they
+reach the top or until most of the heap is cancelled, then it is rebuilt:
+the same lazy cancellation and compaction thresholds as asyncio's
+``BaseEventLoop._run_once``.
+"""
+
+try:
+    import cython
+except ImportError:
+    from . import _cython_shim as cython
+
+from ._handles import TimerHandle
+
+# asyncio's thresholds (base_events._MIN_SCHEDULED_TIMER_HANDLES and
+# _MIN_CANCELLED_TIMER_HANDLES_FRACTION).
+_COMPACT_MIN_SIZE = 100
+_COMPACT_MIN_CANCELLED_FRACTION = 0.5
+
+
+def earlier_than(a, b):
+    if a._when != b._when:
+        return a._when < b._when
+    return a._sequence < b._sequence
+
+
+class TimerQueue:
+    def __init__(self):
+        self.heap = []
+        self.cancelled_count = 0
+
+    def __len__(self):
+        return len(self.heap)
+
+    def push(self, timer):
+        heap = self.heap
+        heap.append(timer)
+        self._sift_up(len(heap) - 1)
+        timer._scheduled = True
+
+    def first(self):
+        """The earliest timer, cancelled or not; None when empty."""
+        if self.heap:
+            return self.heap[0]
+        return None
+
+    def pop(self):
+        heap = self.heap
+        last = heap.pop()
+        if heap:
+            top = heap[0]
+            heap[0] = last
+            self._sift_down(0)
+        else:
+            top = last
+        top._scheduled = False
+        return top
+
+    def note_cancelled(self, timer):
+        if timer._scheduled:
+            self.cancelled_count += 1
+
+    def drop_cancelled(self):
+        """Forget cancelled timers: rebuild when they are the majority,
+        otherwise pop those at the top."""
+        heap = self.heap
+        size = len(heap)
+        if (size > _COMPACT_MIN_SIZE
+                and self.cancelled_count > size * _COMPACT_MIN_CANCELLED_FRACTION):
+            live = []
+            for timer in heap:
+                if timer._cancelled:
+                    timer._scheduled = False
+                else:
+                    live.append(timer)
+            self.heap = live
+            self.cancelled_count = 0
+            for index in range(len(live) // 2 - 1, -1, -1):
+                self._sift_down(index)
+            return
+        while heap and heap[0]._cancelled:
+            self.cancelled_count -= 1
+            self.pop()
+
+    def clear(self):
+        for timer in self.heap:
+            timer._scheduled = False
+        self.heap = []
+        self.cancelled_count = 0
+
+    def _sift_up(self, index):
+        heap = self.heap
+        timer = heap[index]
+        while index > 0:
+            parent_index = (index - 1) >> 1
+            parent = heap[parent_index]
+            if not earlier_than(timer, parent):
+                break
+            heap[index] = parent
+            index = parent_index
+        heap[index] = timer
+
+    def _sift_down(self, index):
+        heap = self.heap
+        size = len(heap)
+        timer = heap[index]
+        while True:
+            child_index = 2 * index + 1
+            if child_index >= size:
+                break
+            child = heap[child_index]
+            right_index = child_index + 1
+            if right_index < size:
+                right = heap[right_index]
+                if earlier_than(right, child):
+                    child_index = right_index
+                    child = right
+            if not earlier_than(child, timer):
+                break
+            heap[index] = child
+            index = child_index
+        heap[index] = timer
