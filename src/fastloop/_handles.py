@@ -39,6 +39,11 @@ def _caller_stack():
 class Handle:
     """Object returned by callback registration methods."""
 
+    # Uncompiled, slots make handles as cheap as asyncio's; compiled, the
+    # .pxd declares the same fields.
+    __slots__ = ("_callback", "_args", "_context", "_loop", "_cancelled",
+                 "_source_traceback", "_repr", "__weakref__")
+
     def __init__(self, callback, args, loop, context=None):
         _init_handle(self, callback, args, loop, context, loop.get_debug())
 
@@ -111,6 +116,8 @@ class Handle:
 class TimerHandle(Handle):
     """Object returned by timed callback registration methods."""
 
+    __slots__ = ("_when", "_scheduled", "_sequence")
+
     def __init__(self, when, callback, args, loop, context=None):
         _init_timer(self, when, callback, args, loop, context, loop.get_debug())
 
@@ -122,11 +129,13 @@ class TimerHandle(Handle):
     def __hash__(self):
         return hash(self._when)
 
-    # Ordering is by deadline, as asyncio's; the timer queue also breaks
-    # ties by scheduling order (see _timers.earlier_than).
+    # Ordered by deadline, as asyncio's, and then by scheduling order: the
+    # order the timer queue fires them in (asyncio leaves ties undefined).
     def __lt__(self, other):
         if isinstance(other, TimerHandle):
-            return self._when < other._when
+            if self._when != other._when:
+                return self._when < other._when
+            return self._sequence < other._sequence
         return NotImplemented
 
     def __le__(self, other):
@@ -136,7 +145,9 @@ class TimerHandle(Handle):
 
     def __gt__(self, other):
         if isinstance(other, TimerHandle):
-            return self._when > other._when
+            if self._when != other._when:
+                return self._when > other._when
+            return self._sequence > other._sequence
         return NotImplemented
 
     def __ge__(self, other):

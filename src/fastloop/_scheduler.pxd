@@ -10,6 +10,7 @@ from ._timers cimport TimerQueue
 # Typed copies of _poller's constants, filled in by the module's import.
 cdef int READABLE
 cdef int WRITABLE
+cdef int _MAX_SKIPPED_POLLS
 
 
 @cython.locals(now=timespec)
@@ -32,6 +33,7 @@ cdef class Scheduler:
     cdef public double slow_callback_duration
     cdef public double _clock_resolution
     cdef bint _wakeup_pending
+    cdef int _skipped_polls
     cdef object _self_reader
     cdef readonly object _self_writer
     cdef int _self_reader_fd

@@ -30,6 +30,12 @@ from ._timers import TimerQueue
 # asyncio's own logger: users configure and tests capture "asyncio".
 logger = logging.getLogger("asyncio")
 
+# With callbacks ready and no fd watched but the self-pipe, a zero-timeout
+# poll can only find wake-ups whose handles are queued already; it is skipped,
+# but not more than this many iterations in a row, so that signals handled
+# with add_signal_handler still get through a loop that never idles.
+_MAX_SKIPPED_POLLS = 16
+
 
 def _monotonic():
     """loop.time(): the clock behind time.monotonic(), read directly."""
@@ -40,9 +46,8 @@ def _monotonic():
 
 
 def _instance_dict(obj):
-    if cython.compiled:
-        return PyObject_GenericGetDict(obj, cython.NULL)
-    return vars(obj)
+    """The instance's __dict__ (compiled code may not spell it so)."""
+    return PyObject_GenericGetDict(obj, cython.NULL)
 
 
 class Scheduler:
@@ -72,6 +77,7 @@ class Scheduler:
         # per wake-up, see call_soon_threadsafe) and by the C signal handler
         # (signal.set_wakeup_fd), which writes the signal number.
         self._wakeup_pending = False
+        self._skipped_polls = 0
         self._self_reader, self._self_writer = socket.socketpair()
         self._self_reader.setblocking(False)
         self._self_writer.setblocking(False)
@@ -87,11 +93,14 @@ class Scheduler:
     def _now(self):
         # Tests fast-forward asyncio by patching loop.time (on the instance
         # or in a subclass); the scheduler must follow the patched clock.
-        instance_attributes = _instance_dict(self)
-        if (type(self).time is not _SCHEDULER_TIME
-                or (instance_attributes and "time" in instance_attributes)):
-            return self.time()
-        return _monotonic()
+        # Uncompiled, self.time() finds a patch by itself; compiled, the
+        # clock is read directly unless a patch is found.
+        if cython.compiled:
+            instance_attributes = _instance_dict(self)
+            if (type(self).time is _SCHEDULER_TIME
+                    and not (instance_attributes and "time" in instance_attributes)):
+                return _monotonic()
+        return self.time()
 
     # -- scheduling ----------------------------------------------------------
 
@@ -264,9 +273,15 @@ class Scheduler:
                     timeout = 0.0
 
         poller = self._poller
-        count = poller.poll(timeout)
-        for index in range(count):
-            self._dispatch_io(poller.event_fd(index), poller.event_mask(index))
+        if (timeout == 0.0 and not self._fd_handles
+                and self._skipped_polls < _MAX_SKIPPED_POLLS):
+            self._skipped_polls += 1
+            poller.check_signals()
+        else:
+            self._skipped_polls = 0
+            count = poller.poll(timeout)
+            for index in range(count):
+                self._dispatch_io(poller.event_fd(index), poller.event_mask(index))
 
         if len(timers):
             now = self._now()

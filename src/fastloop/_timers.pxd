@@ -8,7 +8,10 @@ cdef double _COMPACT_MIN_CANCELLED_FRACTION
 cdef bint earlier_than(TimerHandle a, TimerHandle b)
 
 
+# Every index the heap code uses is checked against the heap's length first.
 @cython.final
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef class TimerQueue:
     cdef public list heap
     cdef public Py_ssize_t cancelled_count

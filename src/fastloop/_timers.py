@@ -1,8 +1,10 @@
 """The timer queue: a binary min-heap of TimerHandles.
 
-Ordered by deadline, then by scheduling order, so timers due at the same
-instant fire first-in first-out (asyncio leaves such ties to heap order; we
-promise FIFO, as libuv does). Cancelled timers stay in the heap until they
+Ordered by deadline, then by scheduling order (``TimerHandle.__lt__``), so
+timers due at the same instant fire first-in first-out (asyncio leaves such
+ties to heap order; we promise FIFO, as libuv does). Compiled, the heap is
+sifted with typed comparisons; uncompiled, by the C ``heapq`` module calling
+``__lt__``: the same invariant either way. Cancelled timers stay in the heap until they
 reach the top or until most of the heap is cancelled, then it is rebuilt:
 the same lazy cancellation and compaction thresholds as asyncio's
 ``BaseEventLoop._run_once``.
@@ -13,6 +15,8 @@ try:
 except ImportError:
     from . import _cython_shim as cython
 
+import heapq
+
 from ._handles import TimerHandle
 
 # asyncio's thresholds (base_events._MIN_SCHEDULED_TIMER_HANDLES and
@@ -22,6 +26,7 @@ _COMPACT_MIN_CANCELLED_FRACTION = 0.5
 
 
 def earlier_than(a, b):
+    """TimerHandle.__lt__ with typed fields, for the compiled sift."""
     if a._when != b._when:
         return a._when < b._when
     return a._sequence < b._sequence
@@ -37,8 +42,11 @@ class TimerQueue:
 
     def push(self, timer):
         heap = self.heap
-        heap.append(timer)
-        self._sift_up(len(heap) - 1)
+        if cython.compiled:
+            heap.append(timer)
+            self._sift_up(len(heap) - 1)
+        else:
+            heapq.heappush(heap, timer)
         timer._scheduled = True
 
     def first(self):
@@ -49,13 +57,16 @@ class TimerQueue:
 
     def pop(self):
         heap = self.heap
-        last = heap.pop()
-        if heap:
-            top = heap[0]
-            heap[0] = last
-            self._sift_down(0)
+        if cython.compiled:
+            last = heap.pop()
+            if heap:
+                top = heap[0]
+                heap[0] = last
+                self._sift_down(0)
+            else:
+                top = last
         else:
-            top = last
+            top = heapq.heappop(heap)
         top._scheduled = False
         return top
 
@@ -78,8 +89,11 @@ class TimerQueue:
                     live.append(timer)
             self.heap = live
             self.cancelled_count = 0
-            for index in range(len(live) // 2 - 1, -1, -1):
-                self._sift_down(index)
+            if cython.compiled:
+                for index in range(len(live) // 2 - 1, -1, -1):
+                    self._sift_down(index)
+            else:
+                heapq.heapify(live)
             return
         while heap and heap[0]._cancelled:
             self.cancelled_count -= 1
