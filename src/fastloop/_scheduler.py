@@ -232,10 +232,6 @@ class Scheduler:
         handle.cancel()
         return True
 
-    def _has_fd_handle(self, fd, slot):
-        handles = self._fd_handles.get(fd)
-        return handles is not None and handles[slot] is not None
-
     # -- running -------------------------------------------------------------
 
     def stop(self):
