@@ -1,6 +1,8 @@
 cimport cython
 from cpython.object cimport PyObject_GenericGetDict
+from libc.errno cimport EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+from posix.unistd cimport read, write
 
 from ._handles cimport Handle, TimerHandle, new_handle, new_timer
 from ._poller cimport Poller
@@ -37,6 +39,8 @@ cdef class Scheduler:
     cdef object _self_reader
     cdef readonly object _self_writer
     cdef int _self_reader_fd
+    cdef int _self_writer_fd
+    cdef char _self_pipe_buffer[4096]
 
     cdef _init_core(self)
     @cython.locals(instance_attributes=dict)
@@ -53,7 +57,10 @@ cdef class Scheduler:
     cdef _iterate(self)
     @cython.locals(handles=list, reader=Handle, writer=Handle)
     cdef _dispatch_io(self, int fd, int mask)
+    @cython.locals(data=bytes, signum=int)
     cdef _drain_self_pipe(self)
+    @cython.locals(count=Py_ssize_t)
+    cdef bytes _read_self_pipe(self)
     cdef _run_timed(self, Handle handle)
 
 

@@ -82,6 +82,7 @@ class Scheduler:
         self._self_reader.setblocking(False)
         self._self_writer.setblocking(False)
         self._self_reader_fd = self._self_reader.fileno()
+        self._self_writer_fd = self._self_writer.fileno()
         self._poller.set_interest(self._self_reader_fd, READABLE)
 
     # -- clock -------------------------------------------------------------
@@ -160,6 +161,16 @@ class Scheduler:
         self._timers.note_cancelled(handle)
 
     def _write_to_self(self):
+        if cython.compiled:
+            # A plain write() keeps the GIL: the non-blocking pipe cannot
+            # block, and a thread that keeps the GIL keeps batching
+            # callbacks instead of handing the GIL over at every wake-up.
+            # The fd is read under the GIL, and close() sets it to -1 before
+            # closing the socket, so a reused fd number is never written to.
+            # EAGAIN means a wake-up is pending anyway.
+            if self._self_writer_fd >= 0:
+                write(self._self_writer_fd, b"\0", 1)
+            return
         try:
             self._self_writer.send(b"\0")
         except OSError:
@@ -328,12 +339,7 @@ class Scheduler:
 
     def _drain_self_pipe(self):
         while True:
-            try:
-                data = self._self_reader.recv(4096)
-            except InterruptedError:
-                continue
-            except OSError:
-                break
+            data = self._read_self_pipe()
             if not data:
                 break
             for signum in data:
@@ -341,6 +347,25 @@ class Scheduler:
                     # The Python layer keeps the signal handlers (_signals).
                     self._handle_signal(signum)
         self._wakeup_pending = False
+
+    def _read_self_pipe(self):
+        """Up to 4 KiB of wake-up bytes; empty once the pipe is drained."""
+        if cython.compiled:
+            # read() with the GIL held, as _write_to_self writes.
+            while True:
+                count = read(self._self_reader_fd, self._self_pipe_buffer, 4096)
+                if count >= 0 or errno != EINTR:
+                    break
+            if count <= 0:
+                return b""
+            return self._self_pipe_buffer[:count]
+        while True:
+            try:
+                return self._self_reader.recv(4096)
+            except InterruptedError:
+                continue
+            except OSError:
+                return b""
 
     def _run_timed(self, handle):
         # Debug mode: name the callbacks that block the loop.
@@ -362,6 +387,7 @@ class Scheduler:
         self._timers.clear()
         self._fd_handles.clear()
         self._poller.close()
+        self._self_writer_fd = -1
         self._self_reader.close()
         self._self_writer.close()
 
