@@ -20,8 +20,13 @@ set_running_loop = _events._set_running_loop
 get_running_loop_or_none = _events._get_running_loop
 
 # "<callback>(<args>) at file:line", the way asyncio shows a callback in
-# handle reprs and in "Exception in callback ..." messages.
-format_callback_source = _format_helpers._format_callback_source
+# handle reprs and in "Exception in callback ..." messages. 3.13 added the
+# debug flag (long arguments are shortened outside debug mode).
+if sys.version_info >= (3, 13):
+    format_callback_source = _format_helpers._format_callback_source
+else:
+    def format_callback_source(func, args, *, debug=False):
+        return _format_helpers._format_callback_source(func, args)
 extract_stack = _format_helpers.extract_stack
 
 # How asyncio names a slow handle in debug mode: the task, when the handle is

@@ -30,7 +30,7 @@ def _caller_stack():
     Walks out of fastloop's own frames (there are none when compiled, a few
     when pure) so the last entry is the user's line, as asyncio shows it.
     """
-    frame = sys._getframe(1)
+    frame = sys._getframe(0)
     while frame is not None and frame.f_globals.get("__name__", "").startswith(_PACKAGE_PREFIX):
         frame = frame.f_back
     return aio_private.extract_stack(frame)
@@ -83,15 +83,23 @@ class Handle:
     def _run(self):
         context = self._context
         if cython.compiled:
-            PyContext_Enter(context)
+            # Context.run's semantics: a context already entered is an error
+            # like any other, and the context is left before the error is
+            # handled (the exception handler runs in it again).
             try:
-                self._callback(*self._args)
-            except (SystemExit, KeyboardInterrupt):
-                raise
+                PyContext_Enter(context)
             except BaseException as exc:
                 self._report_exception(exc)
-            finally:
+                return
+            try:
+                self._callback(*self._args)
+            except BaseException as exc:
                 PyContext_Exit(context)
+                if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+                    raise
+                self._report_exception(exc)
+                return
+            PyContext_Exit(context)
         else:
             try:
                 context.run(self._callback, *self._args)

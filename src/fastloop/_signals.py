@@ -119,11 +119,15 @@ class SignalHandling:
         """On run: route every signal through the self-pipe (main thread)."""
         if not _in_main_thread():
             return
+        own_fd = self._self_writer.fileno()
         try:
-            self._saved_wakeup_fd = signal.set_wakeup_fd(
-                self._self_writer.fileno(), warn_on_full_buffer=False)
+            previous = signal.set_wakeup_fd(own_fd, warn_on_full_buffer=False)
         except (ValueError, OSError):
             self._saved_wakeup_fd = None
+            return
+        # Already ours (add_signal_handler set it): once the last handler
+        # is gone, asyncio leaves no wake-up fd.
+        self._saved_wakeup_fd = -1 if previous == own_fd else previous
 
     def _restore_wakeup_fd(self):
         saved = self._saved_wakeup_fd
