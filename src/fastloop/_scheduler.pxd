@@ -1,5 +1,5 @@
 cimport cython
-from cpython.object cimport PyObject_GenericGetDict
+from cpython.object cimport PyObject, PyObject_GenericGetDict
 from libc.errno cimport EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
@@ -13,6 +13,12 @@ from ._timers cimport TimerQueue
 cdef int READABLE
 cdef int WRITABLE
 cdef int _MAX_SKIPPED_POLLS
+
+
+cdef extern from "Python.h":
+    # PyList_SetSlice with a NULL item list deletes the slice.
+    int PyList_DelSlice "PyList_SetSlice" (object list, Py_ssize_t low, Py_ssize_t high,
+                                          PyObject *itemlist) except -1
 
 
 @cython.locals(now=timespec)

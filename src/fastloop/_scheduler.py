@@ -313,7 +313,11 @@ class Scheduler:
                 else:
                     handle._run()
         finally:
-            del ready[:done]
+            if cython.compiled:
+                # del ready[:done], without building a slice object.
+                PyList_DelSlice(ready, 0, done, cython.NULL)
+            else:
+                del ready[:done]
 
     def _dispatch_io(self, fd, mask):
         if fd == self._self_reader_fd:
