@@ -8,10 +8,7 @@ cdef double _COMPACT_MIN_CANCELLED_FRACTION
 cdef bint earlier_than(TimerHandle a, TimerHandle b)
 
 
-# Every index the heap code uses is checked against the heap's length first.
 @cython.final
-@cython.boundscheck(False)
-@cython.wraparound(False)
 cdef class TimerQueue:
     cdef public list heap
     cdef public Py_ssize_t cancelled_count
@@ -27,9 +24,11 @@ cdef class TimerQueue:
     @cython.locals(timer=TimerHandle)
     cdef clear(self)
 
-    @cython.locals(parent_index=Py_ssize_t, timer=TimerHandle, parent=TimerHandle)
     cdef _sift_up(self, Py_ssize_t index)
 
-    @cython.locals(size=Py_ssize_t, child_index=Py_ssize_t, right_index=Py_ssize_t,
-                   timer=TimerHandle, child=TimerHandle, right=TimerHandle)
+    @cython.locals(heap=list, parent_index=Py_ssize_t, timer=TimerHandle, parent=TimerHandle)
+    cdef _sift_up_from(self, Py_ssize_t start, Py_ssize_t index)
+
+    @cython.locals(heap=list, size=Py_ssize_t, start=Py_ssize_t, child_index=Py_ssize_t,
+                   right_index=Py_ssize_t, timer=TimerHandle)
     cdef _sift_down(self, Py_ssize_t index)
