@@ -16,8 +16,14 @@ from asyncio import futures as _futures
 
 # The loop registers itself as the running loop of its thread; asyncio's C
 # Task, current_task(), TaskGroup and eager tasks all read it from there.
-set_running_loop = _events._set_running_loop
-get_running_loop_or_none = _events._get_running_loop
+# Looked up at each call, as asyncio's own loop does: tests swap these names.
+def set_running_loop(loop):
+    _events._set_running_loop(loop)
+
+
+def get_running_loop_or_none():
+    return _events._get_running_loop()
+
 
 # "<callback>(<args>) at file:line", the way asyncio shows a callback in
 # handle reprs and in "Exception in callback ..." messages. 3.13 added the
@@ -39,8 +45,11 @@ future_get_loop = _futures._get_loop
 # Sets a future's result unless it was cancelled meanwhile.
 set_result_unless_cancelled = _futures._set_result_unless_cancelled
 
-# Debug mode as asyncio decides it (PYTHONASYNCIODEBUG, -X dev).
-is_debug_mode = _coroutines._is_debug_mode
+# Debug mode as asyncio decides it (PYTHONASYNCIODEBUG, -X dev); looked up at
+# each call, as asyncio does, since tests patch it.
+def is_debug_mode():
+    return _coroutines._is_debug_mode()
+
 
 # asyncio's own coroutine-function test (it also knows the legacy markers).
 # 3.14 deprecated the public name; the private one does not warn.

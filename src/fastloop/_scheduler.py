@@ -304,14 +304,18 @@ class Scheduler:
         done = 0
         try:
             while done < todo:
+                # Let go of each handle as it runs, as asyncio's popleft()
+                # does: what it holds (a failed task, say) is freed right
+                # after it ran, before the next callback.
                 handle = ready[done]
+                ready[done] = None
                 done += 1
-                if handle._cancelled:
-                    continue
-                if self._debug:
-                    self._run_timed(handle)
-                else:
-                    handle._run()
+                if not handle._cancelled:
+                    if self._debug:
+                        self._run_timed(handle)
+                    else:
+                        handle._run()
+                handle = None
         finally:
             if cython.compiled:
                 # del ready[:done], without building a slice object.
