@@ -39,6 +39,10 @@ extract_stack = _format_helpers.extract_stack
 # a task step, otherwise the handle itself.
 format_handle = _base_events._format_handle
 
+# The addrinfo of a host that is already a numeric address, or None: lets
+# sock_connect skip getaddrinfo's thread hop.
+ipaddr_info = _base_events._ipaddr_info
+
 # The loop a future belongs to (Future.get_loop(), or _loop on old futures).
 future_get_loop = _futures._get_loop
 

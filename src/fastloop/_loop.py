@@ -20,8 +20,10 @@ import weakref
 from asyncio import constants, futures, tasks, timeouts
 
 from . import _asyncio_private as aio_private
+from ._dns import NameResolution
 from ._scheduler import Scheduler, logger
 from ._signals import SignalHandling
+from ._socket_ops import SocketOperations
 
 _PY312 = sys.version_info >= (3, 12)
 _PY314 = sys.version_info >= (3, 14)
@@ -50,7 +52,8 @@ def _fileobj_to_fd(fileobj):
     return fd
 
 
-class Loop(Scheduler, SignalHandling, asyncio.AbstractEventLoop):
+class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
+           asyncio.AbstractEventLoop):
     """fastloop's event loop: a drop-in asyncio event loop."""
 
     def __init__(self):
@@ -67,6 +70,9 @@ class Loop(Scheduler, SignalHandling, asyncio.AbstractEventLoop):
         self._asyncgens = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         self._executor_shutdown_called = False
+        # fd -> the transport that owns it: add_reader and friends refuse
+        # those fds while the transport is open.
+        self._transports = weakref.WeakValueDictionary()
         self.set_debug(aio_private.is_debug_mode())
 
     def __repr__(self):
@@ -228,20 +234,35 @@ class Loop(Scheduler, SignalHandling, asyncio.AbstractEventLoop):
 
     # -- readers and writers -------------------------------------------------
 
+    def _ensure_fd_no_transport(self, fd):
+        fileno = fd
+        if not isinstance(fileno, int):
+            try:
+                fileno = int(fileno.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
+        transport = self._transports.get(fileno)
+        if transport and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+
     def add_reader(self, fd, callback, *args):
         """Call ``callback(*args)`` whenever ``fd`` is readable."""
+        self._ensure_fd_no_transport(fd)
         self._add_reader(_fileobj_to_fd(fd), callback, *args)
 
     def remove_reader(self, fd):
         """Stop watching ``fd`` for reading; True if it was watched."""
+        self._ensure_fd_no_transport(fd)
         return self._remove_reader(_fileobj_to_fd(fd))
 
     def add_writer(self, fd, callback, *args):
         """Call ``callback(*args)`` whenever ``fd`` is writable."""
+        self._ensure_fd_no_transport(fd)
         self._add_writer(_fileobj_to_fd(fd), callback, *args)
 
     def remove_writer(self, fd):
         """Stop watching ``fd`` for writing; True if it was watched."""
+        self._ensure_fd_no_transport(fd)
         return self._remove_writer(_fileobj_to_fd(fd))
 
     # -- the default executor ------------------------------------------------

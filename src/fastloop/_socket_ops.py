@@ -1,0 +1,195 @@
+"""Low-level socket operations: loop.sock_recv(), sock_sendall(), ...
+
+asyncio's semantics (selector_events.BaseSelectorEventLoop): each operation
+first tries the non-blocking call; only when the kernel would block does it
+watch the socket's fd and finish from a reader or writer callback. When the
+awaiting task is cancelled the fd is unwatched and the socket stays usable.
+As on asyncio, only debug mode refuses a blocking socket.
+"""
+
+import functools
+import socket
+
+try:
+    import ssl
+except ImportError:
+    ssl = None
+
+
+def _check_socket(loop, sock):
+    if ssl is not None and isinstance(sock, ssl.SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+    if loop._debug and sock.gettimeout() != 0:
+        raise ValueError("the socket must be non-blocking")
+
+
+def _retry_when_ready(future, operation, args):
+    """Reader/writer callback: try the operation again, settle the future."""
+    if future.done():
+        # Cancelled, possibly while this callback was already queued.
+        return
+    try:
+        result = operation(*args)
+    except (BlockingIOError, InterruptedError):
+        return
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+def _accept(sock):
+    conn, address = sock.accept()
+    conn.setblocking(False)
+    return conn, address
+
+
+class SocketOperations:
+    """The sock_* half of Loop; expects _add_reader/_add_writer."""
+
+    def _sock_read_done(self, fd, future, handle=None):
+        if handle is None or not handle.cancelled():
+            self.remove_reader(fd)
+
+    def _sock_write_done(self, fd, future, handle=None):
+        if handle is None or not handle.cancelled():
+            self.remove_writer(fd)
+
+    async def _when_readable(self, sock, operation, *args):
+        """``operation(*args)``'s result once ``sock`` lets it through."""
+        future = self.create_future()
+        fd = sock.fileno()
+        self._ensure_fd_no_transport(fd)
+        handle = self._add_reader(fd, _retry_when_ready, future, operation, args)
+        future.add_done_callback(functools.partial(self._sock_read_done, fd, handle=handle))
+        return await future
+
+    async def _when_writable(self, sock, callback, *args):
+        future = self.create_future()
+        fd = sock.fileno()
+        self._ensure_fd_no_transport(fd)
+        handle = self._add_writer(fd, callback, future, *args)
+        future.add_done_callback(functools.partial(self._sock_write_done, fd, handle=handle))
+        return await future
+
+    async def sock_recv(self, sock, n):
+        """Receive up to ``n`` bytes from ``sock``."""
+        _check_socket(self, sock)
+        try:
+            return sock.recv(n)
+        except (BlockingIOError, InterruptedError):
+            pass
+        return await self._when_readable(sock, sock.recv, n)
+
+    async def sock_recv_into(self, sock, buf):
+        """Receive into the writable buffer ``buf``; return the byte count."""
+        _check_socket(self, sock)
+        try:
+            return sock.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            pass
+        return await self._when_readable(sock, sock.recv_into, buf)
+
+    async def sock_recvfrom(self, sock, bufsize):
+        """Receive a datagram of up to ``bufsize`` bytes: (data, address)."""
+        _check_socket(self, sock)
+        try:
+            return sock.recvfrom(bufsize)
+        except (BlockingIOError, InterruptedError):
+            pass
+        return await self._when_readable(sock, sock.recvfrom, bufsize)
+
+    async def sock_recvfrom_into(self, sock, buf, nbytes=0):
+        """Receive a datagram into ``buf``: (byte count, address)."""
+        _check_socket(self, sock)
+        if not nbytes:
+            nbytes = len(buf)
+        try:
+            return sock.recvfrom_into(buf, nbytes)
+        except (BlockingIOError, InterruptedError):
+            pass
+        return await self._when_readable(sock, sock.recvfrom_into, buf, nbytes)
+
+    async def sock_sendall(self, sock, data):
+        """Send all of ``data``; on error there is no telling how much went."""
+        _check_socket(self, sock)
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        if sent == len(data):
+            return
+        # The position lives in a list the writer callback updates.
+        await self._when_writable(sock, self._sock_sendall, sock, memoryview(data), [sent])
+
+    def _sock_sendall(self, future, sock, view, position):
+        if future.done():
+            return
+        start = position[0]
+        try:
+            sent = sock.send(view[start:])
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            return
+        start += sent
+        if start == len(view):
+            future.set_result(None)
+        else:
+            position[0] = start
+
+    async def sock_sendto(self, sock, data, address):
+        """Send a datagram to ``address``; return the byte count."""
+        _check_socket(self, sock)
+        try:
+            return sock.sendto(data, address)
+        except (BlockingIOError, InterruptedError):
+            pass
+        return await self._when_writable(sock, _retry_when_ready, sock.sendto, (data, 0, address))
+
+    async def sock_connect(self, sock, address):
+        """Connect ``sock`` to ``address`` (resolved first for IP sockets)."""
+        _check_socket(self, sock)
+        if sock.family == socket.AF_INET or (socket.has_ipv6 and sock.family == socket.AF_INET6):
+            resolved = await self._ensure_resolved(
+                address, family=sock.family, type=sock.type, proto=sock.proto)
+            address = resolved[0][4]
+        try:
+            sock.connect(address)
+        except (BlockingIOError, InterruptedError):
+            # The connection goes on in the background (and after EINTR too,
+            # asyncio issue #23618): writable means done, SO_ERROR says how.
+            pass
+        else:
+            return
+        await self._when_writable(sock, self._sock_connect_done, sock, address)
+
+    def _sock_connect_done(self, future, sock, address):
+        if future.done():
+            return
+        try:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err != 0:
+                raise OSError(err, f"Connect call failed {address}")
+        except (BlockingIOError, InterruptedError):
+            pass
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
+
+    async def sock_accept(self, sock):
+        """Accept a connection: (conn, address), ``conn`` non-blocking."""
+        _check_socket(self, sock)
+        try:
+            return _accept(sock)
+        except (BlockingIOError, InterruptedError):
+            pass
+        return await self._when_readable(sock, _accept, sock)
