@@ -185,6 +185,14 @@ class SocketOperations:
         else:
             future.set_result(None)
 
+    def _stop_serving(self, sock):
+        """Stop accepting on a listening socket and close it.
+
+        asyncio.Server calls this on its loop when it closes.
+        """
+        self._remove_reader(sock.fileno())
+        sock.close()
+
     async def sock_accept(self, sock):
         """Accept a connection: (conn, address), ``conn`` non-blocking."""
         _check_socket(self, sock)
