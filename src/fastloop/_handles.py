@@ -140,13 +140,11 @@ class TimerHandle(Handle):
     def __hash__(self):
         return hash(self._when)
 
-    # Ordered by deadline, as asyncio's, and then by scheduling order: the
-    # order the timer queue fires them in (asyncio leaves ties undefined).
+    # Ordered by deadline only, as asyncio's; the timer queue also breaks
+    # ties by scheduling order.
     def __lt__(self, other):
         if isinstance(other, TimerHandle):
-            if self._when != other._when:
-                return self._when < other._when
-            return self._sequence < other._sequence
+            return self._when < other._when
         return NotImplemented
 
     def __le__(self, other):
@@ -156,9 +154,7 @@ class TimerHandle(Handle):
 
     def __gt__(self, other):
         if isinstance(other, TimerHandle):
-            if self._when != other._when:
-                return self._when > other._when
-            return self._sequence > other._sequence
+            return self._when > other._when
         return NotImplemented
 
     def __ge__(self, other):

@@ -5,6 +5,8 @@ from ._handles cimport TimerHandle
 cdef Py_ssize_t _COMPACT_MIN_SIZE
 cdef double _COMPACT_MIN_CANCELLED_FRACTION
 
+cdef object _entry(TimerHandle timer)
+cdef TimerHandle _timer_of(object entry)
 cdef bint earlier_than(TimerHandle a, TimerHandle b)
 
 
@@ -21,7 +23,6 @@ cdef class TimerQueue:
 
     @cython.locals(size=Py_ssize_t, index=Py_ssize_t, live=list, timer=TimerHandle)
     cdef drop_cancelled(self)
-    @cython.locals(timer=TimerHandle)
     cdef clear(self)
 
     cdef _sift_up(self, Py_ssize_t index)

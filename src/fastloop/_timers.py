@@ -2,11 +2,12 @@
 # (every index the heap code uses is checked against the heap's length)
 """The timer queue: a binary min-heap of TimerHandles.
 
-Ordered by deadline, then by scheduling order (``TimerHandle.__lt__``), so
-timers due at the same instant fire first-in first-out (asyncio leaves such
-ties to heap order; we promise FIFO, as libuv does). Compiled, the heap is
-sifted with typed comparisons; uncompiled, by the C ``heapq`` module calling
-``__lt__``: the same invariant either way. Cancelled timers stay in the heap until they
+Ordered by deadline, then by scheduling order, so timers due at the same
+instant fire first-in first-out (asyncio leaves such ties to heap order; we
+promise FIFO, as libuv does). Compiled, the heap holds the TimerHandles and
+is sifted with typed comparisons; uncompiled, it holds ``(when, sequence,
+timer)`` entries for the C ``heapq`` module to compare: the same order either
+way, and the difference stays in ``_entry``/``_timer_of``. Cancelled timers stay in the heap until they
 reach the top or until most of the heap is cancelled, then it is rebuilt:
 the same lazy cancellation and compaction thresholds as asyncio's
 ``BaseEventLoop._run_once``.
@@ -25,6 +26,19 @@ from ._handles import TimerHandle
 # _MIN_CANCELLED_TIMER_HANDLES_FRACTION).
 _COMPACT_MIN_SIZE = 100
 _COMPACT_MIN_CANCELLED_FRACTION = 0.5
+
+
+def _entry(timer):
+    """What the heap stores for ``timer``."""
+    if cython.compiled:
+        return timer
+    return (timer._when, timer._sequence, timer)
+
+
+def _timer_of(entry):
+    if cython.compiled:
+        return entry
+    return entry[2]
 
 
 def earlier_than(a, b):
@@ -48,13 +62,13 @@ class TimerQueue:
             heap.append(timer)
             self._sift_up(len(heap) - 1)
         else:
-            heapq.heappush(heap, timer)
+            heapq.heappush(heap, _entry(timer))
         timer._scheduled = True
 
     def first(self):
         """The earliest timer, cancelled or not; None when empty."""
         if self.heap:
-            return self.heap[0]
+            return _timer_of(self.heap[0])
         return None
 
     def pop(self):
@@ -68,7 +82,7 @@ class TimerQueue:
             else:
                 top = last
         else:
-            top = heapq.heappop(heap)
+            top = _timer_of(heapq.heappop(heap))
         top._scheduled = False
         return top
 
@@ -84,11 +98,12 @@ class TimerQueue:
         if (size > _COMPACT_MIN_SIZE
                 and self.cancelled_count > size * _COMPACT_MIN_CANCELLED_FRACTION):
             live = []
-            for timer in heap:
+            for entry in heap:
+                timer = _timer_of(entry)
                 if timer._cancelled:
                     timer._scheduled = False
                 else:
-                    live.append(timer)
+                    live.append(entry)
             self.heap = live
             self.cancelled_count = 0
             if cython.compiled:
@@ -97,13 +112,13 @@ class TimerQueue:
             else:
                 heapq.heapify(live)
             return
-        while heap and heap[0]._cancelled:
+        while heap and _timer_of(heap[0])._cancelled:
             self.cancelled_count -= 1
             self.pop()
 
     def clear(self):
-        for timer in self.heap:
-            timer._scheduled = False
+        for entry in self.heap:
+            _timer_of(entry)._scheduled = False
         self.heap = []
         self.cancelled_count = 0
 
