@@ -1,0 +1,31 @@
+"""Small helpers shared by the tests (importable: pytest puts tests/ on sys.path)."""
+
+import concurrent.futures
+import os
+
+
+def run_once(loop):
+    """Run one iteration of ``loop``: every callback ready now, then return."""
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+async def in_other_thread(loop, function, *args):
+    """Call ``function(*args)`` in a new thread while ``loop`` runs.
+
+    Returns what it returned, or the exception it raised.
+    """
+    def attempt():
+        try:
+            return function(*args)
+        except Exception as exc:
+            return exc
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+        return await loop.run_in_executor(executor, attempt)
+
+
+def compiled_build_required():
+    """CI sets FASTLOOP_REQUIRE_COMPILED=1: there, a missing compiled build
+    is an error, not a reason to skip."""
+    return os.environ.get("FASTLOOP_REQUIRE_COMPILED", "") not in ("", "0")

@@ -1,0 +1,78 @@
+"""Which build runs: fastloop.COMPILED, FASTLOOP_PURE and the pure twin."""
+
+import importlib
+import importlib.machinery
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fastloop
+from fastloop import _build
+
+from support import compiled_build_required
+
+SOURCE_ROOT = Path(fastloop.__file__).resolve().parents[1]
+
+REPORT_BUILD = """
+import asyncio, importlib, fastloop
+async def main():
+    return type(asyncio.get_running_loop()) is fastloop.Loop
+hot_files = [importlib.import_module("fastloop." + name).__file__
+             for name in fastloop._build.HOT_MODULES]
+print(fastloop.COMPILED, all(path.endswith(".py") for path in hot_files), fastloop.run(main()))
+"""
+
+
+def compiled_modules_present():
+    return all(
+        any((SOURCE_ROOT / "fastloop" / (name + suffix)).exists()
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+        for name in _build.HOT_MODULES)
+
+
+def report_build(fastloop_pure):
+    environment = {key: value for key, value in os.environ.items() if key != "FASTLOOP_PURE"}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(SOURCE_ROOT), environment.get("PYTHONPATH")]))
+    if fastloop_pure is not None:
+        environment["FASTLOOP_PURE"] = fastloop_pure
+    completed = subprocess.run([sys.executable, "-c", REPORT_BUILD], env=environment,
+                               capture_output=True, text=True, timeout=30, check=True)
+    return completed.stdout.split()
+
+
+@pytest.mark.fastloop_only
+def test_compiled_says_which_build_runs(fastloop_package):
+    hot_modules = [importlib.import_module(f"{fastloop_package.__name__}.{name}")
+                   for name in _build.HOT_MODULES]
+
+    from_sources = [module.__file__.endswith(".py") for module in hot_modules]
+
+    assert from_sources == [not fastloop_package.COMPILED] * len(hot_modules)
+
+
+@pytest.mark.fastloop_only
+def test_fastloop_pure_1_selects_the_pure_build():
+    assert report_build("1") == ["False", "True", "True"]
+
+
+@pytest.mark.fastloop_only
+@pytest.mark.parametrize("fastloop_pure", [None, "", "0"])
+def test_without_fastloop_pure_the_compiled_build_runs(fastloop_pure):
+    if not compiled_modules_present() and not compiled_build_required():
+        pytest.skip("fastloop is not compiled (tools/build-inplace builds it)")
+
+    assert report_build(fastloop_pure) == ["True", "False", "True"]
+
+
+@pytest.mark.fastloop_only
+def test_pure_twin_is_a_separate_copy_of_the_package():
+    twin = _build.load_pure_twin()
+
+    assert twin.__name__ == _build.PURE_TWIN_NAME
+    assert twin.COMPILED is False
+    assert twin.Loop is not fastloop.Loop
+    assert twin._loop.__file__ == fastloop._loop.__file__

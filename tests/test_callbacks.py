@@ -1,0 +1,252 @@
+"""call_soon and the ready queue: order, iterations, contexts, handles."""
+
+import contextvars
+import sys
+
+import pytest
+
+from support import run_once
+
+request_id = contextvars.ContextVar("request_id", default=None)
+
+
+def callback_for_repr():
+    """A module-level function, so its repr names this file and line."""
+
+
+def test_call_soon_runs_callbacks_in_fifo_order(loop):
+    calls = []
+    for number in range(100):
+        loop.call_soon(calls.append, number)
+
+    run_once(loop)
+
+    assert calls == list(range(100))
+
+
+def test_call_soon_passes_positional_arguments(loop):
+    calls = []
+    loop.call_soon(lambda *args: calls.append(args), 1, "two", None)
+
+    run_once(loop)
+
+    assert calls == [(1, "two", None)]
+
+
+def test_callback_scheduled_while_ready_queue_runs_waits_for_next_iteration(loop):
+    calls = []
+
+    def first():
+        calls.append("first")
+        loop.call_soon(calls.append, "scheduled by first")
+
+    loop.call_soon(first)
+    run_once(loop)
+    assert calls == ["first"]
+
+    run_once(loop)
+    assert calls == ["first", "scheduled by first"]
+
+
+def test_cancelled_handle_never_runs(loop):
+    calls = []
+    handle = loop.call_soon(calls.append, "cancelled")
+    loop.call_soon(calls.append, "kept")
+
+    handle.cancel()
+    run_once(loop)
+
+    assert calls == ["kept"]
+
+
+def test_handle_cancelled_reports_cancellation(loop):
+    handle = loop.call_soon(print)
+    assert not handle.cancelled()
+
+    handle.cancel()
+
+    assert handle.cancelled()
+
+
+def test_cancelling_a_handle_twice_is_harmless(loop):
+    handle = loop.call_soon(print)
+
+    handle.cancel()
+    handle.cancel()
+    run_once(loop)
+
+    assert handle.cancelled()
+
+
+def test_handle_repr_names_the_callback_and_where_it_is_defined(loop):
+    handle = loop.call_soon(callback_for_repr)
+
+    line = callback_for_repr.__code__.co_firstlineno
+    assert repr(handle) == f"<Handle callback_for_repr() at {__file__}:{line}>"
+
+
+def test_cancelled_handle_repr_says_cancelled(loop):
+    handle = loop.call_soon(callback_for_repr)
+
+    handle.cancel()
+
+    assert repr(handle) == "<Handle cancelled>"
+
+
+def test_callback_runs_in_the_context_given_to_call_soon(loop):
+    context = contextvars.copy_context()
+    context.run(request_id.set, "from the given context")
+    seen = []
+
+    loop.call_soon(lambda: seen.append(request_id.get()), context=context)
+    run_once(loop)
+
+    assert seen == ["from the given context"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="Handle.get_context() is new in 3.12")
+def test_handle_get_context_returns_the_given_context(loop):
+    context = contextvars.Context()
+
+    handle = loop.call_soon(print, context=context)
+
+    assert handle.get_context() is context
+
+
+def test_changes_a_callback_makes_stay_in_the_given_context(loop):
+    context = contextvars.Context()
+
+    loop.call_soon(request_id.set, "set by the callback", context=context)
+    run_once(loop)
+
+    assert context[request_id] == "set by the callback"
+    assert request_id.get() is None
+
+
+def test_callbacks_given_the_same_context_share_it(loop):
+    context = contextvars.Context()
+    seen = []
+
+    loop.call_soon(request_id.set, "set by the first", context=context)
+    loop.call_soon(lambda: seen.append(request_id.get()), context=context)
+    run_once(loop)
+
+    assert seen == ["set by the first"]
+
+
+def test_call_soon_copies_the_current_context_when_scheduling(loop):
+    seen = []
+
+    def schedule():
+        request_id.set("when scheduled")
+        loop.call_soon(lambda: seen.append(request_id.get()))
+        request_id.set("changed after scheduling")
+
+    contextvars.copy_context().run(schedule)
+    run_once(loop)
+
+    assert seen == ["when scheduled"]
+
+
+def test_each_callback_without_context_runs_in_its_own_copy(loop):
+    seen = []
+
+    loop.call_soon(request_id.set, "set by the first")
+    loop.call_soon(lambda: seen.append(request_id.get()))
+    run_once(loop)
+
+    assert seen == [None]
+    assert request_id.get() is None
+
+
+def test_call_later_runs_callback_in_the_given_context(loop):
+    context = contextvars.copy_context()
+    context.run(request_id.set, "timer context")
+    seen = loop.create_future()
+
+    loop.call_later(0, lambda: seen.set_result(request_id.get()), context=context)
+
+    assert loop.run_until_complete(seen) == "timer context"
+
+
+def test_call_soon_threadsafe_runs_callback_in_the_given_context(loop):
+    context = contextvars.copy_context()
+    context.run(request_id.set, "threadsafe context")
+    seen = []
+
+    loop.call_soon_threadsafe(lambda: seen.append(request_id.get()), context=context)
+    run_once(loop)
+
+    assert seen == ["threadsafe context"]
+
+
+def test_callback_whose_context_is_already_entered_is_reported_and_loop_goes_on(loop, caplog):
+    # Context.run refuses a context that is already entered; asyncio's
+    # Handle reports that like any other failure of the callback.
+    context = contextvars.copy_context()
+    calls = []
+
+    loop.call_soon(calls.append, "never", context=context)
+    loop.call_soon(calls.append, "next callback")
+    context.run(run_once, loop)
+
+    assert calls == ["next callback"]
+    [record] = caplog.records
+    assert record.getMessage().startswith("Exception in callback ")
+    assert record.exc_info[0] is RuntimeError
+    assert "already entered" in str(record.exc_info[1])
+
+
+def test_callback_cancelled_by_an_earlier_callback_of_the_same_iteration_never_runs(loop):
+    calls = []
+    second = None
+
+    def first():
+        calls.append("first")
+        second.cancel()
+
+    loop.call_soon(first)
+    second = loop.call_soon(calls.append, "second")
+    run_once(loop)
+
+    assert calls == ["first"]
+
+
+def test_call_soon_threadsafe_from_a_running_callback_waits_for_next_iteration(loop):
+    calls = []
+
+    def first():
+        calls.append("first")
+        loop.call_soon_threadsafe(calls.append, "scheduled by first")
+
+    loop.call_soon(first)
+    run_once(loop)
+    assert calls == ["first"]
+
+    run_once(loop)
+    assert calls == ["first", "scheduled by first"]
+
+
+def test_timer_scheduled_by_a_callback_waits_for_the_next_iteration(loop):
+    calls = []
+
+    def first():
+        calls.append("first")
+        loop.call_later(0, calls.append, "timer")
+
+    loop.call_soon(first)
+    run_once(loop)
+    assert calls == ["first"]
+
+    run_once(loop)
+    assert calls == ["first", "timer"]
+
+
+def test_due_timers_run_after_the_callbacks_already_ready(loop):
+    calls = []
+    loop.call_later(-1, calls.append, "due timer")
+    loop.call_soon(calls.append, "ready callback")
+
+    run_once(loop)
+
+    assert calls == ["ready callback", "due timer"]

@@ -1,0 +1,109 @@
+"""A loop that ran and closed leaves nothing behind: file descriptors,
+handles, pending callbacks."""
+
+import asyncio
+import gc
+import importlib
+import os
+import signal
+import socket
+
+import pytest
+
+
+def open_fd_count():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def live_handle_count(fastloop_package):
+    handle_class = importlib.import_module(f"{fastloop_package.__name__}._handles").Handle
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, handle_class))
+
+
+def run_workload(loop):
+    """Exercise every kind of handle: ready, timers, cancelled timers, fd
+    watchers, signals, threads, tasks, async generators."""
+    left, right = socket.socketpair()
+
+    async def ticker():
+        yield 1
+        yield 2
+
+    async def main():
+        received = loop.create_future()
+        loop.add_reader(left, lambda: received.set_result(left.recv(10)))
+        loop.add_writer(right, lambda: right.send(b"x") and loop.remove_writer(right))
+        assert await received == b"x"
+        loop.remove_reader(left)
+
+        for delay in range(100):
+            loop.call_later(3600 + delay, print).cancel()
+        loop.call_later(3600, print)
+        await asyncio.sleep(0.001)
+
+        signalled = loop.create_future()
+        loop.add_signal_handler(signal.SIGUSR1, signalled.set_result, None)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await signalled
+        loop.remove_signal_handler(signal.SIGUSR1)
+
+        await loop.run_in_executor(None, loop.call_soon_threadsafe, int)
+        await asyncio.gather(*(asyncio.sleep(0) for _ in range(10)))
+        generator = ticker()
+        await generator.__anext__()
+
+    try:
+        loop.run_until_complete(main())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        left.close()
+        right.close()
+
+
+@pytest.fixture
+def fresh_signal_state():
+    saved = signal.getsignal(signal.SIGUSR1)
+    yield
+    signal.signal(signal.SIGUSR1, saved)
+
+
+@pytest.mark.fastloop_only
+def test_closed_loop_holds_no_pending_handles(loop, fresh_signal_state):
+    run_workload(loop)
+
+    loop.close()
+
+    assert loop._pending_handle_count() == 0
+
+
+@pytest.mark.fastloop_only
+def test_loop_that_ran_and_closed_leaves_no_file_descriptors_behind(
+        loop_factory, fresh_signal_state):
+    before = open_fd_count()
+
+    loop = loop_factory()
+    try:
+        run_workload(loop)
+    finally:
+        loop.close()
+    del loop
+    gc.collect()
+
+    assert open_fd_count() == before
+
+
+@pytest.mark.fastloop_only
+def test_loop_that_ran_and_closed_leaves_no_handles_alive(
+        loop_factory, fastloop_package, fresh_signal_state):
+    before = live_handle_count(fastloop_package)
+
+    loop = loop_factory()
+    try:
+        run_workload(loop)
+    finally:
+        loop.close()
+    del loop
+
+    assert live_handle_count(fastloop_package) == before

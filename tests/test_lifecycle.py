@@ -1,0 +1,145 @@
+"""Running, stopping and closing a loop."""
+
+import asyncio
+import gc
+import sys
+
+import pytest
+
+from support import run_once
+
+
+async def answer():
+    return 42
+
+
+def test_run_until_complete_returns_the_result_of_a_coroutine(loop):
+    assert loop.run_until_complete(answer()) == 42
+
+
+def test_run_until_complete_returns_the_result_of_a_future(loop):
+    future = loop.create_future()
+    loop.call_soon(future.set_result, "done")
+
+    assert loop.run_until_complete(future) == "done"
+
+
+def test_run_until_complete_raises_the_exception_of_the_coroutine(loop):
+    async def fail():
+        raise LookupError("from the coroutine")
+
+    with pytest.raises(LookupError, match="from the coroutine"):
+        loop.run_until_complete(fail())
+
+
+def test_is_running_is_true_only_while_the_loop_runs(loop):
+    async def running():
+        return loop.is_running()
+
+    assert not loop.is_running()
+    assert loop.run_until_complete(running()) is True
+    assert not loop.is_running()
+
+
+def test_stop_lets_callbacks_already_scheduled_run(loop):
+    calls = []
+    loop.call_soon(loop.stop)
+    loop.call_soon(calls.append, "scheduled after stop()")
+
+    loop.run_forever()
+
+    assert calls == ["scheduled after stop()"]
+
+
+def test_stop_before_run_forever_runs_exactly_one_iteration(loop):
+    calls = []
+
+    def first():
+        calls.append("first")
+        loop.call_soon(calls.append, "next iteration")
+
+    loop.call_soon(first)
+    loop.stop()
+    loop.run_forever()
+
+    assert calls == ["first"]
+
+
+def test_loop_can_run_again_after_stop(loop):
+    run_once(loop)
+
+    assert loop.run_until_complete(answer()) == 42
+
+
+def test_close_marks_the_loop_closed(loop):
+    assert not loop.is_closed()
+
+    loop.close()
+
+    assert loop.is_closed()
+
+
+def test_close_is_idempotent(loop):
+    loop.close()
+    loop.close()
+
+    assert loop.is_closed()
+
+
+def test_close_drops_pending_callbacks(loop):
+    calls = []
+    loop.call_soon(calls.append, "ready")
+    loop.call_later(0, calls.append, "timer")
+
+    loop.close()
+
+    assert calls == []
+
+
+def test_loop_never_closed_warns_unclosed_event_loop(loop_factory):
+    unclosed = loop_factory()
+
+    with pytest.warns(ResourceWarning, match="unclosed event loop"):
+        del unclosed
+        gc.collect()
+
+
+def test_closed_loop_repr_says_closed(loop):
+    loop.close()
+
+    assert "closed=True" in repr(loop)
+    assert "running=False" in repr(loop)
+
+
+def test_run_until_complete_of_a_done_future_returns_its_result(loop):
+    future = loop.create_future()
+    future.set_result("already done")
+
+    assert loop.run_until_complete(future) == "already done"
+
+
+def test_keyboard_interrupt_in_a_coroutine_propagates_without_an_unretrieved_exception_log(
+        loop, caplog):
+    async def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_until_complete(interrupted())
+    gc.collect()
+
+    assert caplog.records == []
+
+
+def test_loop_stopped_by_keyboard_interrupt_leaves_no_running_loop_behind(loop):
+    hooks_before = sys.get_asyncgen_hooks()
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    loop.call_soon(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_forever()
+
+    assert asyncio._get_running_loop() is None
+    assert sys.get_asyncgen_hooks() == hooks_before
+    assert not loop.is_running()
