@@ -1,6 +1,8 @@
 """The loop's exception handler: what reaches it, and the default one."""
 
+import asyncio
 import contextvars
+import gc
 import logging
 import sys
 
@@ -170,3 +172,30 @@ def test_failing_default_exception_handler_of_a_subclass_is_logged(loop, caplog)
     [record] = caplog.records
     assert record.getMessage() == "Exception in default exception handler"
     assert record.exc_info[0] is ArithmeticError
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["normal", "debug"])
+def test_a_failed_task_nobody_holds_is_reported_before_the_next_callback(loop, debug):
+    # asyncio lets go of a handle as soon as it ran: a task that failed and
+    # that nobody holds is freed at once (no cyclic GC needed), and reports
+    # "Task exception was never retrieved" before the loop goes on.
+    loop.set_debug(debug)
+    reports = []
+    loop.set_exception_handler(lambda loop, context: reports.append(context["message"]))
+
+    async def fail():
+        raise ZeroDivisionError
+
+    async def main():
+        asyncio.ensure_future(fail())
+        await asyncio.sleep(0)
+        return list(reports)
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        seen_when_main_resumed = loop.run_until_complete(main())
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    assert seen_when_main_resumed == ["Task exception was never retrieved"]

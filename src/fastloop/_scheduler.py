@@ -387,6 +387,9 @@ class Scheduler:
                                aio_private.format_handle(handle), elapsed)
         finally:
             self._current_handle = None
+            # An exception's traceback can keep this frame (pure build):
+            # it must not keep the handle, and so a failed task, alive.
+            handle = None  # noqa: F841
 
     def _close_core(self):
         """Release the queues, the poller and the self-pipe."""
