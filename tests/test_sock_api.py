@@ -210,3 +210,27 @@ def test_getaddrinfo_and_getnameinfo_answer_as_the_socket_module_does(loop):
     addrinfo, nameinfo = loop.run_until_complete(main())
     assert addrinfo == socket.getaddrinfo("127.0.0.1", 8080, type=socket.SOCK_STREAM)
     assert nameinfo == ("127.0.0.1", "8080")
+
+
+def test_a_retried_operation_calls_the_sockets_method_as_it_is_at_that_time(loop):
+    # asyncio looks sock.sendto up at each try: a method replaced on the
+    # socket object between two tries is the one the retry calls.
+    from unittest import mock
+
+    async def main():
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with receiver, sender:
+            for sock in (receiver, sender):
+                sock.setblocking(False)
+                sock.bind(("127.0.0.1", 0))
+            wrapped = mock.Mock(sender)
+            wrapped.gettimeout = sender.gettimeout
+            wrapped.fileno = sender.fileno
+            wrapped.sendto.configure_mock(side_effect=BlockingIOError)
+            loop.call_soon(setattr, wrapped, "sendto", sender.sendto)
+            await loop.sock_sendto(wrapped, b"late", receiver.getsockname())
+            return await loop.sock_recvfrom(receiver, 100)
+
+    data, _ = loop.run_until_complete(main())
+    assert data == b"late"

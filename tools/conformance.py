@@ -40,6 +40,8 @@ ISSUE_MODULES = (
 EXTRA_MODULES = (
     "test_locks", "test_queues", "test_pep492", "test_context",
     "test_futures2", "test_threads", "test_staggered",
+    # The sockets issue's first part: the low-level sock_* API.
+    "test_sock_lowlevel",
 )
 
 DEFAULT_MODULES = ISSUE_MODULES + EXTRA_MODULES
@@ -52,6 +54,7 @@ PACKAGE = "test.test_asyncio"
 #: which is what stock asyncio uses on Linux.
 FASTLOOP_CLASS_BASELINE = {
     "test_events.FastloopEventLoopTests": "test_events.EPollEventLoopTests",
+    "test_sock_lowlevel.FastloopEventLoopTests": "test_sock_lowlevel.EPollEventLoopTests",
 }
 
 PASSED = "pass"
@@ -204,8 +207,9 @@ def stale_extensions(fastloop):
 # asyncio for one, the fastloop run substitutes a fastloop loop at that spot.
 # Each adapter says what it replaces and why that keeps the test's meaning.
 
-def _adapt_test_events(module, mode, fastloop):
-    # EventLoopTestsMixin runs once per selector class, each class's
+def _adapt_selector_loop_classes(module, mode, fastloop):
+    # test_events' EventLoopTestsMixin and test_sock_lowlevel's
+    # BaseSockTestsMixin run once per selector class, each class's
     # create_event_loop() naming asyncio.SelectorEventLoop(selector). The
     # fastloop run adds one class whose create_event_loop() returns a
     # fastloop loop and drops the selector classes (they would only test
@@ -269,7 +273,8 @@ def _adapt_test_pep492(module, mode, fastloop):
 
 
 MODULE_ADAPTERS = {
-    "test_events": _adapt_test_events,
+    "test_events": _adapt_selector_loop_classes,
+    "test_sock_lowlevel": _adapt_selector_loop_classes,
     "test_runners": _adapt_test_runners,
     "test_pep492": _adapt_test_pep492,
 }

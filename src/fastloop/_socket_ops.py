@@ -9,6 +9,7 @@ As on asyncio, only debug mode refuses a blocking socket.
 
 import functools
 import socket
+from operator import methodcaller
 
 try:
     import ssl
@@ -23,13 +24,16 @@ def _check_socket(loop, sock):
         raise ValueError("the socket must be non-blocking")
 
 
-def _retry_when_ready(future, operation, args):
-    """Reader/writer callback: try the operation again, settle the future."""
+def _retry_when_ready(future, operation, sock):
+    """Reader/writer callback: try ``operation(sock)`` again, settle the future.
+
+    The operation looks the socket method up at each try, as asyncio does.
+    """
     if future.done():
         # Cancelled, possibly while this callback was already queued.
         return
     try:
-        result = operation(*args)
+        result = operation(sock)
     except (BlockingIOError, InterruptedError):
         return
     except (SystemExit, KeyboardInterrupt):
@@ -57,12 +61,12 @@ class SocketOperations:
         if handle is None or not handle.cancelled():
             self.remove_writer(fd)
 
-    async def _when_readable(self, sock, operation, *args):
-        """``operation(*args)``'s result once ``sock`` lets it through."""
+    async def _when_readable(self, sock, operation):
+        """``operation(sock)``'s result once ``sock`` lets it through."""
         future = self.create_future()
         fd = sock.fileno()
         self._ensure_fd_no_transport(fd)
-        handle = self._add_reader(fd, _retry_when_ready, future, operation, args)
+        handle = self._add_reader(fd, _retry_when_ready, future, operation, sock)
         future.add_done_callback(functools.partial(self._sock_read_done, fd, handle=handle))
         return await future
 
@@ -81,7 +85,7 @@ class SocketOperations:
             return sock.recv(n)
         except (BlockingIOError, InterruptedError):
             pass
-        return await self._when_readable(sock, sock.recv, n)
+        return await self._when_readable(sock, methodcaller("recv", n))
 
     async def sock_recv_into(self, sock, buf):
         """Receive into the writable buffer ``buf``; return the byte count."""
@@ -90,7 +94,7 @@ class SocketOperations:
             return sock.recv_into(buf)
         except (BlockingIOError, InterruptedError):
             pass
-        return await self._when_readable(sock, sock.recv_into, buf)
+        return await self._when_readable(sock, methodcaller("recv_into", buf))
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to ``bufsize`` bytes: (data, address)."""
@@ -99,7 +103,7 @@ class SocketOperations:
             return sock.recvfrom(bufsize)
         except (BlockingIOError, InterruptedError):
             pass
-        return await self._when_readable(sock, sock.recvfrom, bufsize)
+        return await self._when_readable(sock, methodcaller("recvfrom", bufsize))
 
     async def sock_recvfrom_into(self, sock, buf, nbytes=0):
         """Receive a datagram into ``buf``: (byte count, address)."""
@@ -110,7 +114,7 @@ class SocketOperations:
             return sock.recvfrom_into(buf, nbytes)
         except (BlockingIOError, InterruptedError):
             pass
-        return await self._when_readable(sock, sock.recvfrom_into, buf, nbytes)
+        return await self._when_readable(sock, methodcaller("recvfrom_into", buf, nbytes))
 
     async def sock_sendall(self, sock, data):
         """Send all of ``data``; on error there is no telling how much went."""
@@ -150,7 +154,8 @@ class SocketOperations:
             return sock.sendto(data, address)
         except (BlockingIOError, InterruptedError):
             pass
-        return await self._when_writable(sock, _retry_when_ready, sock.sendto, (data, 0, address))
+        return await self._when_writable(sock, _retry_when_ready,
+                                         methodcaller("sendto", data, 0, address), sock)
 
     async def sock_connect(self, sock, address):
         """Connect ``sock`` to ``address`` (resolved first for IP sockets)."""
@@ -200,4 +205,4 @@ class SocketOperations:
             return _accept(sock)
         except (BlockingIOError, InterruptedError):
             pass
-        return await self._when_readable(sock, _accept, sock)
+        return await self._when_readable(sock, _accept)
