@@ -28,6 +28,10 @@ from ._socket_ops import SocketOperations
 _PY312 = sys.version_info >= (3, 12)
 _PY314 = sys.version_info >= (3, 14)
 
+# 3.12 runs a custom exception handler in the context of the task, future
+# or handle that failed (gh-96704); 3.11 calls it in the loop's context.
+_HANDLER_IN_FAILED_CONTEXT = _PY312
+
 
 def _run_until_complete_cb(future):
     if not future.cancelled():
@@ -161,13 +165,15 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
             return
         if self._debug:
             logger.debug("Close %r", self)
-        self._remove_all_signal_handlers()
         self._close_core()
         self._executor_shutdown_called = True
         executor = self._default_executor
         if executor is not None:
             self._default_executor = None
             executor.shutdown(wait=False)
+        # Last, as asyncio's unix loop does: outside the main thread this
+        # raises, and the loop must be closed by then.
+        self._remove_all_signal_handlers()
 
     def __del__(self, _warn=warnings.warn):
         if not self.is_closed():
@@ -235,35 +241,29 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
     # -- readers and writers -------------------------------------------------
 
     def _ensure_fd_no_transport(self, fd):
-        fileno = fd
-        if not isinstance(fileno, int):
-            try:
-                fileno = int(fileno.fileno())
-            except (AttributeError, TypeError, ValueError):
-                raise ValueError(f"Invalid file object: {fd!r}") from None
+        """The fd of ``fd`` (an int or an object with fileno()), unless an
+        open transport owns it."""
+        fileno = _fileobj_to_fd(fd)
         transport = self._transports.get(fileno)
         if transport and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+        return fileno
 
     def add_reader(self, fd, callback, *args):
         """Call ``callback(*args)`` whenever ``fd`` is readable."""
-        self._ensure_fd_no_transport(fd)
-        self._add_reader(_fileobj_to_fd(fd), callback, *args)
+        self._add_reader(self._ensure_fd_no_transport(fd), callback, *args)
 
     def remove_reader(self, fd):
         """Stop watching ``fd`` for reading; True if it was watched."""
-        self._ensure_fd_no_transport(fd)
-        return self._remove_reader(_fileobj_to_fd(fd))
+        return self._remove_reader(self._ensure_fd_no_transport(fd))
 
     def add_writer(self, fd, callback, *args):
         """Call ``callback(*args)`` whenever ``fd`` is writable."""
-        self._ensure_fd_no_transport(fd)
-        self._add_writer(_fileobj_to_fd(fd), callback, *args)
+        self._add_writer(self._ensure_fd_no_transport(fd), callback, *args)
 
     def remove_writer(self, fd):
         """Stop watching ``fd`` for writing; True if it was watched."""
-        self._ensure_fd_no_transport(fd)
-        return self._remove_writer(_fileobj_to_fd(fd))
+        return self._remove_writer(self._ensure_fd_no_transport(fd))
 
     # -- the default executor ------------------------------------------------
 
@@ -422,7 +422,8 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
                 thing = context.get("future")
             if thing is None:
                 thing = context.get("handle")
-            if thing is not None and hasattr(thing, "get_context"):
+            if (_HANDLER_IN_FAILED_CONTEXT and thing is not None
+                    and hasattr(thing, "get_context")):
                 handler_context = thing.get_context()
             if handler_context is not None and hasattr(handler_context, "run"):
                 handler_context.run(self._exception_handler, self, context)

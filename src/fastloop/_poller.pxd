@@ -42,7 +42,6 @@ cdef class Poller:
 
     @cython.locals(events=cython.p_void)
     cdef _grow(self, int capacity)
-    cpdef int fileno(self)
     cpdef int interest(self, int fd)
     cpdef set_interest(self, int fd, int mask)
     @cython.locals(op=int, event=epoll_event)

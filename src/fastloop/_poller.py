@@ -103,13 +103,6 @@ class Poller:
         self._events = cython.cast(cython.pointer(epoll_event), events)
         self._capacity = capacity
 
-    def fileno(self):
-        if self._selector is not None:
-            return self._selector.fileno() if hasattr(self._selector, "fileno") else -1
-        if cython.compiled:
-            return self._epfd
-        return self._epoll.fileno()
-
     def interest(self, fd):
         return self._interest.get(fd, 0)
 
@@ -134,8 +127,6 @@ class Poller:
             self._interest[fd] = mask
         else:
             del self._interest[fd]
-        if self._selector is None and len(self._interest) > self._capacity and cython.compiled:
-            self._grow(self._capacity * 2)
 
     def _epoll_ctl(self, fd, old_mask, mask):
         event.events = mask
@@ -199,11 +190,19 @@ class Poller:
         """
         if timeout > MAXIMUM_TIMEOUT:
             timeout = MAXIMUM_TIMEOUT
+        elif timeout != timeout:
+            # NaN: neither a wait nor "no limit".
+            timeout = 0.0
         if self._selector is not None:
             ready = self._selector.select(None if timeout < 0 else timeout)
             self._ready = [(key.fd, _mask_from_selectors(events)) for key, events in ready]
             return len(self._ready)
         if cython.compiled:
+            # The event array grows here only: another thread may change the
+            # interest set while the loop's thread waits in epoll_wait() on
+            # the array, which must not move under it.
+            if len(self._interest) > self._capacity:
+                self._grow(max(len(self._interest), 2 * self._capacity))
             milliseconds = -1
             if timeout >= 0:
                 # Round up: waking before the deadline would only spin.

@@ -59,7 +59,7 @@ cdef class Scheduler:
     cdef bint _remove_fd_handle(self, int fd, int slot, int event) except -1
     @cython.locals(timers=TimerQueue, first=TimerHandle, timeout=double, now=double,
                    poller=Poller, count=int, index=int, ready=list, todo=Py_ssize_t,
-                   done=Py_ssize_t, handle=Handle)
+                   done=Py_ssize_t, entry=object, handle=Handle)
     cdef _iterate(self)
     @cython.locals(handles=list, reader=Handle, writer=Handle)
     cdef _dispatch_io(self, int fd, int mask)

@@ -57,7 +57,9 @@ class Scheduler:
         self._init_core()
 
     def __init__(self):
-        if not cython.compiled:
+        # Compiled, __cinit__ did it; uncompiled, once only (a second
+        # __init__ call must not open a second epoll fd and self-pipe).
+        if not cython.compiled and "_poller" not in vars(self):
             self._init_core()
 
     def _init_core(self):
@@ -158,6 +160,8 @@ class Scheduler:
         return timer
 
     def _timer_handle_cancelled(self, handle):
+        if not isinstance(handle, TimerHandle):
+            raise TypeError(f"expected a TimerHandle, got {handle!r}")
         self._timers.note_cancelled(handle)
 
     def _write_to_self(self):
@@ -276,7 +280,8 @@ class Scheduler:
                 timeout = -1.0
             else:
                 timeout = first._when - self._now()
-                if timeout < 0.0:
+                if not timeout > 0.0:
+                    # Past due, or NaN (call_at(nan)): poll without waiting.
                     timeout = 0.0
 
         poller = self._poller
@@ -304,18 +309,28 @@ class Scheduler:
         done = 0
         try:
             while done < todo:
-                # Let go of each handle as it runs, as asyncio's popleft()
+                # Let go of each entry as it runs, as asyncio's popleft()
                 # does: what it holds (a failed task, say) is freed right
                 # after it ran, before the next callback.
-                handle = ready[done]
+                entry = ready[done]
                 ready[done] = None
                 done += 1
-                if not handle._cancelled:
-                    if self._debug:
-                        self._run_timed(handle)
-                    else:
-                        handle._run()
-                handle = None
+                if isinstance(entry, Handle):
+                    handle = entry
+                    if not handle._cancelled:
+                        if self._debug:
+                            self._run_timed(handle)
+                        else:
+                            handle._run()
+                    handle = None
+                elif entry is not None:
+                    # _ready is asyncio's name, and code that appends its own
+                    # handle-like objects to it gets them run as asyncio would.
+                    # (None is what an outer iteration left behind when a
+                    # callback runs _run_once() itself.)
+                    if not entry._cancelled:
+                        entry._run()
+                entry = None
         finally:
             if cython.compiled:
                 # del ready[:done], without building a slice object.
@@ -346,15 +361,21 @@ class Scheduler:
                     self._ready.append(writer)
 
     def _drain_self_pipe(self):
-        while True:
-            data = self._read_self_pipe()
-            if not data:
-                break
-            for signum in data:
-                if signum:
-                    # The Python layer keeps the signal handlers (_signals).
-                    self._handle_signal(signum)
-        self._wakeup_pending = False
+        try:
+            while True:
+                data = self._read_self_pipe()
+                if not data:
+                    break
+                for signum in data:
+                    if signum:
+                        # The Python layer keeps the signal handlers (_signals).
+                        self._handle_signal(signum)
+        finally:
+            # Cleared after the drain, not before: a byte written after an
+            # earlier clear would be drained here and leave the flag set with
+            # the pipe empty, and no thread would wake the loop again. And
+            # cleared even when a signal handler raises, for the same reason.
+            self._wakeup_pending = False
 
     def _read_self_pipe(self):
         """Up to 4 KiB of wake-up bytes; empty once the pipe is drained."""

@@ -4,8 +4,9 @@ The C-level signal handler only records the signal and writes its number to
 the loop's self-pipe (``signal.set_wakeup_fd``); the scheduler reads the
 number and calls ``_handle_signal``, which queues the user's callback. While
 a loop runs in the main thread the self-pipe is the wake-up fd even with no
-handler registered, so a Python-level handler (Ctrl-C in ``asyncio.run``)
-wakes the poll even when the signal lands on another thread.
+handler registered (unless the application set one of its own), so a
+Python-level handler (Ctrl-C in ``asyncio.run``) wakes the poll even when
+the signal lands on another thread.
 """
 
 import errno
@@ -125,9 +126,14 @@ class SignalHandling:
         except (ValueError, OSError):
             self._saved_wakeup_fd = None
             return
-        # Already ours (add_signal_handler set it): once the last handler
-        # is gone, asyncio leaves no wake-up fd.
-        self._saved_wakeup_fd = -1 if previous == own_fd else previous
+        if previous not in (-1, own_fd):
+            # The application's (or another loop's): it keeps it.
+            signal.set_wakeup_fd(previous)
+            self._saved_wakeup_fd = None
+            return
+        # Free, or already ours (add_signal_handler set it): once the last
+        # handler is gone, asyncio leaves no wake-up fd.
+        self._saved_wakeup_fd = -1
 
     def _restore_wakeup_fd(self):
         saved = self._saved_wakeup_fd
