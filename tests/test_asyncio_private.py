@@ -24,6 +24,14 @@ CHECKED_NAMES = {
     "is_debug_mode",
     "iscoroutinefunction",
     "default_event_loop_policy_base",
+    "FlowControlMixin",
+    "TransportSocket",
+    "set_nodelay",
+    "LOG_THRESHOLD_FOR_CONNLOST_WRITES",
+    "SENDFILE_TRY_NATIVE",
+    "server_attach",
+    "server_detach",
+    "BORROWED_LOOP_METHODS",
 }
 
 
@@ -174,3 +182,87 @@ def test_default_event_loop_policy_base_makes_loops_with_loop_factory():
             return made
 
     assert Policy().new_event_loop() is made
+
+
+class _RecordingProtocol(asyncio.Protocol):
+    def __init__(self):
+        self.calls = []
+
+    def pause_writing(self):
+        self.calls.append("pause")
+
+    def resume_writing(self):
+        self.calls.append("resume")
+
+
+class _SizedTransport(aio_private.FlowControlMixin, asyncio.Transport):
+    """The smallest transport the mixin serves: a buffer size to report."""
+
+    def __init__(self, loop, protocol):
+        super().__init__(None, loop)
+        self._protocol = protocol
+        self.size = 0
+
+    def get_write_buffer_size(self):
+        return self.size
+
+
+def test_flow_control_mixin_pauses_above_the_high_mark_and_resumes_at_the_low(stock_loop):
+    protocol = _RecordingProtocol()
+    transport = _SizedTransport(stock_loop, protocol)
+    transport.set_write_buffer_limits(high=100, low=10)
+    transport.size = 101
+    transport._maybe_pause_protocol()
+    transport.size = 10
+    transport._maybe_resume_protocol()
+    assert protocol.calls == ["pause", "resume"]
+    assert transport.get_write_buffer_limits() == (10, 100)
+
+
+def test_transport_socket_wraps_the_socket_and_refuses_to_block():
+    with socket.socket() as sock:
+        wrapped = aio_private.TransportSocket(sock)
+        assert wrapped.fileno() == sock.fileno()
+        with pytest.raises(ValueError):
+            wrapped.setblocking(True)
+
+
+def test_set_nodelay_turns_nagle_off_on_tcp_sockets():
+    # asyncio sets it where the socket says TCP (as getaddrinfo's do).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
+        aio_private.set_nodelay(sock)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_connection_lost_write_threshold_is_a_small_count():
+    assert isinstance(aio_private.LOG_THRESHOLD_FOR_CONNLOST_WRITES, int)
+    assert aio_private.LOG_THRESHOLD_FOR_CONNLOST_WRITES > 0
+
+
+def test_sendfile_try_native_is_the_mode_loop_sendfile_checks():
+    from asyncio import constants
+    assert aio_private.SENDFILE_TRY_NATIVE is constants._SendfileMode.TRY_NATIVE
+
+
+def test_server_attach_and_detach_count_the_transports(stock_loop):
+    class Transport:
+        """Anything a weak reference can point to (3.13 keeps them)."""
+
+    server = asyncio.base_events.Server(stock_loop, [], asyncio.Protocol, None, 100, None, None)
+    transport = Transport()
+    def attached():
+        if sys.version_info >= (3, 13):
+            return len(server._clients)
+        return server._active_count
+
+    aio_private.server_attach(server, transport)
+    assert attached() == 1
+    aio_private.server_detach(server, transport)
+    assert attached() == 0
+
+
+def test_borrowed_loop_methods_are_functions_of_this_pythons_asyncio():
+    for name, function in aio_private.BORROWED_LOOP_METHODS.items():
+        assert isinstance(function, types.FunctionType), name
+        assert function.__module__.startswith("asyncio."), name
+        assert function.__name__ == name

@@ -40,8 +40,9 @@ ISSUE_MODULES = (
 EXTRA_MODULES = (
     "test_locks", "test_queues", "test_pep492", "test_context",
     "test_futures2", "test_threads", "test_staggered",
-    # The sockets issue's first part: the low-level sock_* API.
-    "test_sock_lowlevel",
+    # The sockets issue, so far: the low-level sock_* API, streams over TCP
+    # and Unix transports.
+    "test_sock_lowlevel", "test_streams",
 )
 
 DEFAULT_MODULES = ISSUE_MODULES + EXTRA_MODULES

@@ -75,3 +75,69 @@ def default_event_loop_policy_base():
         return unix_events._DefaultEventLoopPolicy
     import asyncio
     return asyncio.DefaultEventLoopPolicy
+
+
+# -- transports and servers ---------------------------------------------------
+
+from asyncio import constants as _constants  # noqa: E402
+from asyncio import selector_events as _selector_events  # noqa: E402
+from asyncio import transports as _transports  # noqa: E402
+from asyncio import trsock as _trsock  # noqa: E402
+from asyncio import unix_events as _unix_events  # noqa: E402
+
+# Write-buffer watermarks and pause_writing()/resume_writing() calls: the
+# per-connection half of every asyncio transport.
+FlowControlMixin = _transports._FlowControlMixin
+
+# What transport.get_extra_info("socket") returns: a socket wrapper that
+# refuses the operations that would disturb the loop.
+TransportSocket = _trsock.TransportSocket
+
+# TCP_NODELAY on, as asyncio sets it on every TCP transport.
+set_nodelay = _base_events._set_nodelay
+
+# Writes after the connection was lost are counted; past this many, each
+# one logs a warning.
+LOG_THRESHOLD_FOR_CONNLOST_WRITES = _constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
+
+# loop.sendfile() asks a transport whether it can use os.sendfile().
+SENDFILE_TRY_NATIVE = _constants._SendfileMode.TRY_NATIVE
+
+if sys.version_info >= (3, 13):
+    # 3.13's Server keeps its transports (close_clients, abort_clients).
+    def server_attach(server, transport):
+        server._attach(transport)
+
+    def server_detach(server, transport):
+        server._detach(transport)
+else:
+    def server_attach(server, transport):
+        server._attach()
+
+    def server_detach(server, transport):
+        server._detach()
+
+
+# asyncio's own per-connection code, borrowed as methods of fastloop's Loop
+# (the brief's rule: reuse asyncio's Python where it runs once per
+# connection). Each is this Python version's own function, so each version's
+# behaviour comes with it. What they need of the loop: sock_connect,
+# _ensure_resolved, _make_socket_transport, _make_ssl_transport,
+# _add_reader/_remove_reader, _stop_serving, _unix_server_sockets (3.13),
+# create_future/create_task/call_later/call_exception_handler.
+BORROWED_LOOP_METHODS = {
+    name: getattr(owner, name)
+    for owner, names in (
+        (_base_events.BaseEventLoop, (
+            "create_connection", "_connect_sock", "_create_connection_transport",
+            "create_server", "_create_server_getaddrinfo", "connect_accepted_socket",
+        )),
+        (_selector_events.BaseSelectorEventLoop, (
+            "_start_serving", "_accept_connection", "_accept_connection2",
+        )),
+        (_unix_events._UnixSelectorEventLoop, (
+            "create_unix_connection", "create_unix_server",
+        )),
+    )
+    for name in names
+}

@@ -47,10 +47,12 @@ class NameResolution:
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
 
     async def _ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM,
-                               proto=0, flags=0):
+                               proto=0, flags=0, loop=None):
+        # asyncio's create_connection and create_server (borrowed) pass the
+        # loop to resolve with: themselves, always.
         host, port = address[:2]
         info = aio_private.ipaddr_info(host, port, family, type, proto, *address[2:])
         if info is not None:
             return [info]
-        return await self.getaddrinfo(host, port, family=family, type=type,
-                                      proto=proto, flags=flags)
+        return await (loop or self).getaddrinfo(host, port, family=family, type=type,
+                                                proto=proto, flags=flags)

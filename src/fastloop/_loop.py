@@ -24,6 +24,7 @@ from ._dns import NameResolution
 from ._scheduler import Scheduler, logger
 from ._signals import SignalHandling
 from ._socket_ops import SocketOperations
+from ._stream_transport import SocketTransport
 
 _PY312 = sys.version_info >= (3, 12)
 _PY314 = sys.version_info >= (3, 14)
@@ -77,6 +78,9 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
         # fd -> the transport that owns it: add_reader and friends refuse
         # those fds while the transport is open.
         self._transports = weakref.WeakValueDictionary()
+        # Listening Unix sockets to unlink when their server closes (3.13's
+        # create_unix_server(cleanup_socket=True)): socket -> inode.
+        self._unix_server_sockets = {}
         self.set_debug(aio_private.is_debug_mode())
 
     def __repr__(self):
@@ -237,6 +241,16 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
     def get_task_factory(self):
         """Return the task factory, or None if the default one is in use."""
         return self._task_factory
+
+    # -- connections and servers ----------------------------------------------
+
+    locals().update(aio_private.BORROWED_LOOP_METHODS)
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        return SocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None, **kwargs):
+        raise NotImplementedError("TLS transports are not implemented in fastloop yet")
 
     # -- readers and writers -------------------------------------------------
 

@@ -247,6 +247,11 @@ class Scheduler:
         handle.cancel()
         return True
 
+    def _watches(self, fd, for_writing):
+        """Whether ``fd`` is watched for writing (or reading)."""
+        handles = self._fd_handles.get(fd)
+        return handles is not None and handles[1 if for_writing else 0] is not None
+
     # -- running -------------------------------------------------------------
 
     def stop(self):

@@ -1,0 +1,244 @@
+"""TCP and Unix stream transports, servers and streams (asyncio.open_connection
+/ start_server): data integrity, protocols, flow control, faults."""
+
+import asyncio
+import os
+import socket
+
+import pytest
+
+PAYLOAD = os.urandom(1 << 16) * 64  # 4 MiB
+
+
+def _ipv6_loopback_works():
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def _echo_handler(handlers):
+    """An echo client_connected_cb that records its tasks in ``handlers``:
+    3.11's server.wait_closed() does not wait for them, the tests do."""
+
+    async def echo(reader, writer):
+        handlers.append(asyncio.current_task())
+        while data := await reader.read(1 << 16):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    return echo
+
+
+async def _round_trip(reader, writer, payload):
+    async def send():
+        writer.write(payload)
+        await writer.drain()
+        writer.write_eof()
+
+    sending = asyncio.ensure_future(send())
+    received = await reader.read()
+    await sending
+    writer.close()
+    await writer.wait_closed()
+    return received
+
+
+@pytest.mark.parametrize("host", [
+    "127.0.0.1",
+    pytest.param("::1", marks=pytest.mark.skipif(not _ipv6_loopback_works(), reason="no IPv6")),
+])
+def test_tcp_streams_echo_every_byte_in_order(loop, host):
+    async def main():
+        handlers = []
+        server = await asyncio.start_server(_echo_handler(handlers), host, 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection(host, port)
+            received = await _round_trip(reader, writer, PAYLOAD)
+            await asyncio.gather(*handlers)
+            return received
+
+    assert loop.run_until_complete(main()) == PAYLOAD
+
+
+def test_unix_streams_echo_every_byte_in_order(loop, tmp_path):
+    path = str(tmp_path / "echo.sock")
+
+    async def main():
+        handlers = []
+        server = await asyncio.start_unix_server(_echo_handler(handlers), path)
+        async with server:
+            reader, writer = await asyncio.open_unix_connection(path)
+            received = await _round_trip(reader, writer, PAYLOAD)
+            await asyncio.gather(*handlers)
+            return received
+
+    assert loop.run_until_complete(main()) == PAYLOAD
+
+
+def test_transport_is_an_asyncio_transport_with_its_extra_info(loop):
+    async def main():
+        handlers = []
+        server = await asyncio.start_server(_echo_handler(handlers), "127.0.0.1", 0)
+        async with server:
+            address = server.sockets[0].getsockname()
+            reader, writer = await asyncio.open_connection(*address)
+            transport = writer.transport
+            info = (isinstance(transport, asyncio.Transport),
+                    transport.get_extra_info("peername") == address,
+                    transport.get_extra_info("socket").fileno() > 0,
+                    transport.get_extra_info("socket").getsockopt(
+                        socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0,
+                    transport.can_write_eof())
+            writer.close()
+            await writer.wait_closed()
+            await asyncio.gather(*handlers)
+            return info
+
+    assert loop.run_until_complete(main()) == (True, True, True, True, True)
+
+
+class _Collecting(asyncio.BufferedProtocol):
+    def __init__(self, done):
+        self.buffer = bytearray(1000)
+        self.received = bytearray()
+        self.done = done
+
+    def get_buffer(self, sizehint):
+        return self.buffer
+
+    def buffer_updated(self, nbytes):
+        self.received += self.buffer[:nbytes]
+
+    def eof_received(self):
+        self.done.set_result(bytes(self.received))
+
+
+def test_buffered_protocol_receives_through_its_own_buffer(loop):
+    async def main():
+        handlers = []
+        server = await asyncio.start_server(_echo_handler(handlers), "127.0.0.1", 0)
+        async with server:
+            done = loop.create_future()
+            transport, _ = await loop.create_connection(
+                lambda: _Collecting(done), *server.sockets[0].getsockname())
+            transport.write(b"x" * 5000)
+            transport.write_eof()
+            received = await done
+            transport.close()
+            await asyncio.gather(*handlers)
+            return received
+
+    assert loop.run_until_complete(main()) == b"x" * 5000
+
+
+class _Recording(asyncio.Protocol):
+    def __init__(self):
+        self.events = []
+        self.lost = asyncio.get_event_loop().create_future()
+
+    def pause_writing(self):
+        self.events.append("pause")
+
+    def resume_writing(self):
+        self.events.append("resume")
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+class _NeverReading(asyncio.Protocol):
+    transports = []
+
+    def connection_made(self, transport):
+        transport.pause_reading()
+        self.transports.append(transport)
+
+
+def test_writing_to_a_peer_that_does_not_read_pauses_the_protocol_at_the_high_mark(loop):
+    async def main():
+        server = await loop.create_server(_NeverReading, "127.0.0.1", 0)
+        async with server:
+            transport, protocol = await loop.create_connection(
+                _Recording, *server.sockets[0].getsockname())
+            transport.set_write_buffer_limits(high=64 * 1024)
+            chunk = b"y" * 65536
+            # The peer never reads: the kernel's buffers fill up, then ours.
+            # (Bounded: the kernel holds a few MiB at most.)
+            for _ in range(1000):
+                if "pause" in protocol.events:
+                    break
+                transport.write(chunk)
+                await asyncio.sleep(0)
+            size = transport.get_write_buffer_size()
+            transport.abort()
+            lost_with = await protocol.lost
+            # It never reads, so it never notices: server.wait_closed()
+            # would wait for it forever.
+            while _NeverReading.transports:
+                _NeverReading.transports.pop().close()
+            return protocol.events, size, lost_with
+
+    events, size, lost_with = loop.run_until_complete(main())
+    assert events == ["pause"]
+    assert size > 64 * 1024
+    assert lost_with is None
+
+
+def test_connecting_to_a_closed_port_raises_connection_refused(loop):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+
+    with pytest.raises(ConnectionRefusedError):
+        loop.run_until_complete(asyncio.open_connection("127.0.0.1", closed_port))
+
+
+class _Failing(asyncio.Protocol):
+    def data_received(self, data):
+        raise LookupError("the protocol failed")
+
+
+def test_a_protocol_that_raises_loses_its_connection_and_the_server_keeps_serving(loop):
+    reports = []
+    loop.set_exception_handler(lambda loop, context: reports.append(context["message"]))
+
+    async def main():
+        server = await loop.create_server(_Failing, "127.0.0.1", 0)
+        async with server:
+            address = server.sockets[0].getsockname()
+            reader, writer = await asyncio.open_connection(*address)
+            writer.write(b"boom")
+            first = await reader.read()  # the server closed it
+            writer.close()
+            await writer.wait_closed()
+            reader, writer = await asyncio.open_connection(*address)
+            still_serving = writer.transport.get_extra_info("peername") == address
+            writer.close()
+            await writer.wait_closed()
+            return first, still_serving
+
+    assert loop.run_until_complete(main()) == (b"", True)
+    assert reports == ["Fatal error: protocol.data_received() call failed."]
+
+
+def test_closing_the_server_stops_accepting_and_releases_its_sockets(loop):
+    async def main():
+        server = await asyncio.start_server(_echo_handler([]), "127.0.0.1", 0)
+        listener = server.sockets[0]
+        address = listener.getsockname()
+        server.close()
+        await server.wait_closed()
+        return server.is_serving(), listener.fileno(), address
+
+    serving, fileno, address = loop.run_until_complete(main())
+    assert (serving, fileno) == (False, -1)
+    with pytest.raises(ConnectionRefusedError):
+        loop.run_until_complete(asyncio.open_connection(*address))
