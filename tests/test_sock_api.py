@@ -234,3 +234,43 @@ def test_a_retried_operation_calls_the_sockets_method_as_it_is_at_that_time(loop
 
     data, _ = loop.run_until_complete(main())
     assert data == b"late"
+
+
+@pytest.mark.parametrize("fallback_only", [False, True], ids=["os.sendfile", "fallback"])
+def test_sock_sendfile_sends_the_file_from_the_offset(loop, tmp_path, fallback_only):
+    path = tmp_path / "payload"
+    path.write_bytes(PAYLOAD)
+    offset = 1000
+
+    async def main():
+        client, server = await _connected_pair(loop, socket.AF_INET, ("127.0.0.1", 0), tmp_path)
+        with client, server, open(path, "rb") as file:
+            if fallback_only:
+                # No fileno(): os.sendfile() cannot serve, the fallback must.
+                file = __import__("io").BytesIO(PAYLOAD)
+            sending = asyncio.ensure_future(loop.sock_sendfile(client, file, offset))
+            received = bytearray()
+            while len(received) < len(PAYLOAD) - offset:
+                chunk = await loop.sock_recv(server, 1 << 16)
+                assert chunk
+                received += chunk
+            sent = await sending
+            return sent, bytes(received), file.tell()
+
+    sent, received, position = loop.run_until_complete(main())
+    assert sent == len(PAYLOAD) - offset
+    assert received == PAYLOAD[offset:]
+    assert position == len(PAYLOAD)
+
+
+def test_sock_sendfile_refuses_a_text_file(loop, tmp_path):
+    path = tmp_path / "text"
+    path.write_text("text")
+
+    async def main():
+        with socket.socket() as sock, open(path) as text:
+            sock.setblocking(False)
+            await loop.sock_sendfile(sock, text)
+
+    with pytest.raises(ValueError, match="binary mode"):
+        loop.run_until_complete(main())

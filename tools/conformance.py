@@ -41,8 +41,8 @@ EXTRA_MODULES = (
     "test_locks", "test_queues", "test_pep492", "test_context",
     "test_futures2", "test_threads", "test_staggered",
     # The sockets issue, so far: the low-level sock_* API, streams over TCP
-    # and Unix transports.
-    "test_sock_lowlevel", "test_streams",
+    # and Unix transports, sendfile.
+    "test_sock_lowlevel", "test_streams", "test_sendfile",
 )
 
 DEFAULT_MODULES = ISSUE_MODULES + EXTRA_MODULES
@@ -56,6 +56,7 @@ PACKAGE = "test.test_asyncio"
 FASTLOOP_CLASS_BASELINE = {
     "test_events.FastloopEventLoopTests": "test_events.EPollEventLoopTests",
     "test_sock_lowlevel.FastloopEventLoopTests": "test_sock_lowlevel.EPollEventLoopTests",
+    "test_sendfile.FastloopEventLoopTests": "test_sendfile.EPollEventLoopTests",
 }
 
 PASSED = "pass"
@@ -209,8 +210,9 @@ def stale_extensions(fastloop):
 # Each adapter says what it replaces and why that keeps the test's meaning.
 
 def _adapt_selector_loop_classes(module, mode, fastloop):
-    # test_events' EventLoopTestsMixin and test_sock_lowlevel's
-    # BaseSockTestsMixin run once per selector class, each class's
+    # test_events' EventLoopTestsMixin, test_sock_lowlevel's
+    # BaseSockTestsMixin and test_sendfile's mixins run once per selector
+    # class, each class's
     # create_event_loop() naming asyncio.SelectorEventLoop(selector). The
     # fastloop run adds one class whose create_event_loop() returns a
     # fastloop loop and drops the selector classes (they would only test
@@ -276,6 +278,7 @@ def _adapt_test_pep492(module, mode, fastloop):
 MODULE_ADAPTERS = {
     "test_events": _adapt_selector_loop_classes,
     "test_sock_lowlevel": _adapt_selector_loop_classes,
+    "test_sendfile": _adapt_selector_loop_classes,
     "test_runners": _adapt_test_runners,
     "test_pep492": _adapt_test_pep492,
 }

@@ -119,24 +119,32 @@ else:
 
 
 # asyncio's own per-connection code, borrowed as methods of fastloop's Loop
-# (the brief's rule: reuse asyncio's Python where it runs once per
-# connection). Each is this Python version's own function, so each version's
-# behaviour comes with it. What they need of the loop: sock_connect,
-# _ensure_resolved, _make_socket_transport, _make_ssl_transport,
-# _add_reader/_remove_reader, _stop_serving, _unix_server_sockets (3.13),
-# create_future/create_task/call_later/call_exception_handler.
+# (the brief's rule: reuse asyncio's Python where it runs once per connection
+# or per call, not per packet). Each is this Python version's own function,
+# so each version's behaviour comes with it. What they need of the loop:
+# sock_connect, sock_sendall, _ensure_resolved, _make_socket_transport,
+# _make_ssl_transport, add_writer/remove_writer, _add_reader/_remove_reader,
+# _stop_serving, _transports, _unix_server_sockets (3.13), run_in_executor,
+# create_future/create_task/call_later/call_exception_handler. Where a name is
+# on both BaseEventLoop and the selector or Unix loop, the latter holds the
+# real implementation (os.sendfile) and is the one taken.
 BORROWED_LOOP_METHODS = {
     name: getattr(owner, name)
     for owner, names in (
         (_base_events.BaseEventLoop, (
             "create_connection", "_connect_sock", "_create_connection_transport",
             "create_server", "_create_server_getaddrinfo", "connect_accepted_socket",
+            "sock_sendfile", "_sock_sendfile_fallback", "_check_sendfile_params",
+            "sendfile", "_sendfile_fallback",
         )),
         (_selector_events.BaseSelectorEventLoop, (
             "_start_serving", "_accept_connection", "_accept_connection2",
+            "_sendfile_native",
         )),
         (_unix_events._UnixSelectorEventLoop, (
             "create_unix_connection", "create_unix_server",
+            "_sock_sendfile_native", "_sock_sendfile_native_impl",
+            "_sock_sendfile_update_filepos", "_sock_add_cancellation_callback",
         )),
     )
     for name in names
