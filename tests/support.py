@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import os
+import socket
 
 
 def run_once(loop):
@@ -29,3 +30,15 @@ def compiled_build_required():
     """CI sets FASTLOOP_REQUIRE_COMPILED=1: there, a missing compiled build
     is an error, not a reason to skip."""
     return os.environ.get("FASTLOOP_REQUIRE_COMPILED", "") not in ("", "0")
+
+
+def ipv6_loopback_works():
+    """Whether this machine can bind ::1 (containers often cannot)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True

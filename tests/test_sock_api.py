@@ -8,24 +8,15 @@ import ssl
 
 import pytest
 
+from support import ipv6_loopback_works
+
 PAYLOAD = os.urandom(1 << 16) * 128  # 8 MiB: far more than a socket buffer
-
-
-def _ipv6_loopback_works():
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 STREAM_FAMILIES = [
     pytest.param((socket.AF_INET, ("127.0.0.1", 0)), id="ipv4"),
     pytest.param((socket.AF_INET6, ("::1", 0)), id="ipv6",
-                 marks=pytest.mark.skipif(not _ipv6_loopback_works(), reason="no IPv6 loopback")),
+                 marks=pytest.mark.skipif(not ipv6_loopback_works(), reason="no IPv6 loopback")),
     pytest.param((socket.AF_UNIX, None), id="unix"),
 ]
 

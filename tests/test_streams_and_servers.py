@@ -7,18 +7,9 @@ import socket
 
 import pytest
 
+from support import ipv6_loopback_works
+
 PAYLOAD = os.urandom(1 << 16) * 64  # 4 MiB
-
-
-def _ipv6_loopback_works():
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def _echo_handler(handlers):
@@ -52,7 +43,7 @@ async def _round_trip(reader, writer, payload):
 
 @pytest.mark.parametrize("host", [
     "127.0.0.1",
-    pytest.param("::1", marks=pytest.mark.skipif(not _ipv6_loopback_works(), reason="no IPv6")),
+    pytest.param("::1", marks=pytest.mark.skipif(not ipv6_loopback_works(), reason="no IPv6")),
 ])
 def test_tcp_streams_echo_every_byte_in_order(loop, host):
     async def main():

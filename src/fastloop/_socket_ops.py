@@ -64,6 +64,16 @@ class SocketOperations:
         if handle is None or not handle.cancelled():
             self.remove_writer(fd)
 
+    async def _read(self, sock, operation):
+        """``operation(sock)`` at once if the socket lets it through, else
+        once it is readable."""
+        _check_socket(self, sock)
+        try:
+            return operation(sock)
+        except (BlockingIOError, InterruptedError):
+            pass
+        return await self._when_readable(sock, operation)
+
     async def _when_readable(self, sock, operation):
         """``operation(sock)``'s result once ``sock`` lets it through."""
         future = self.create_future()
@@ -83,41 +93,19 @@ class SocketOperations:
 
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from ``sock``."""
-        _check_socket(self, sock)
-        try:
-            return sock.recv(n)
-        except (BlockingIOError, InterruptedError):
-            pass
-        return await self._when_readable(sock, methodcaller("recv", n))
+        return await self._read(sock, methodcaller("recv", n))
 
     async def sock_recv_into(self, sock, buf):
         """Receive into the writable buffer ``buf``; return the byte count."""
-        _check_socket(self, sock)
-        try:
-            return sock.recv_into(buf)
-        except (BlockingIOError, InterruptedError):
-            pass
-        return await self._when_readable(sock, methodcaller("recv_into", buf))
+        return await self._read(sock, methodcaller("recv_into", buf))
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to ``bufsize`` bytes: (data, address)."""
-        _check_socket(self, sock)
-        try:
-            return sock.recvfrom(bufsize)
-        except (BlockingIOError, InterruptedError):
-            pass
-        return await self._when_readable(sock, methodcaller("recvfrom", bufsize))
+        return await self._read(sock, methodcaller("recvfrom", bufsize))
 
     async def sock_recvfrom_into(self, sock, buf, nbytes=0):
         """Receive a datagram into ``buf``: (byte count, address)."""
-        _check_socket(self, sock)
-        if not nbytes:
-            nbytes = len(buf)
-        try:
-            return sock.recvfrom_into(buf, nbytes)
-        except (BlockingIOError, InterruptedError):
-            pass
-        return await self._when_readable(sock, methodcaller("recvfrom_into", buf, nbytes))
+        return await self._read(sock, methodcaller("recvfrom_into", buf, nbytes or len(buf)))
 
     async def sock_sendall(self, sock, data):
         """Send all of ``data``; on error there is no telling how much went."""
@@ -216,9 +204,4 @@ class SocketOperations:
 
     async def sock_accept(self, sock):
         """Accept a connection: (conn, address), ``conn`` non-blocking."""
-        _check_socket(self, sock)
-        try:
-            return _accept(sock)
-        except (BlockingIOError, InterruptedError):
-            pass
-        return await self._when_readable(sock, _accept)
+        return await self._read(sock, _accept)
