@@ -42,7 +42,8 @@ EXTRA_MODULES = (
     "test_futures2", "test_threads", "test_staggered",
     # The sockets issue, so far: the low-level sock_* API, streams over TCP
     # and Unix transports, sendfile.
-    "test_sock_lowlevel", "test_streams", "test_sendfile",
+    "test_sock_lowlevel", "test_streams", "test_sendfile", "test_server",
+    "test_buffered_proto",
 )
 
 DEFAULT_MODULES = ISSUE_MODULES + EXTRA_MODULES
@@ -275,10 +276,24 @@ def _adapt_test_pep492(module, mode, fastloop):
     base.setUp = setUp
 
 
+def _adapt_selector_new_loop(module, mode, fastloop):
+    # test_server's and test_buffered_proto's selector classes build their
+    # loop in new_loop() as asyncio.SelectorEventLoop(); the fastloop run
+    # makes it a fastloop loop, the tests themselves unchanged.
+    if mode != "fastloop":
+        return
+    for name in ("SelectorStartServerTests", "BufferedProtocolSelectorTests"):
+        test_class = getattr(module, name, None)
+        if test_class is not None:
+            test_class.new_loop = lambda self: fastloop.new_event_loop()
+
+
 MODULE_ADAPTERS = {
     "test_events": _adapt_selector_loop_classes,
     "test_sock_lowlevel": _adapt_selector_loop_classes,
     "test_sendfile": _adapt_selector_loop_classes,
+    "test_server": _adapt_selector_new_loop,
+    "test_buffered_proto": _adapt_selector_new_loop,
     "test_runners": _adapt_test_runners,
     "test_pep492": _adapt_test_pep492,
 }
