@@ -18,6 +18,7 @@ one module and writes one JSON line per event to ``--events FILE``.
 
 import argparse
 import concurrent.futures
+import importlib.util
 import json
 import os
 import signal
@@ -562,10 +563,15 @@ def run_module(module, mode, options, only=None, tag=""):
         if os.path.exists(path):
             os.remove(path)
     env = dict(os.environ)
-    # src/ after the caller's PYTHONPATH: a fastloop found there (a build in
-    # another directory) is the one tested.
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (env.get("PYTHONPATH"), os.path.join(REPO, "src")) if p)
+    # The children import the fastloop this process finds (installed, as in
+    # CI, or on the caller's PYTHONPATH), else the checkout's sources; by
+    # absolute path, since they run in another directory.
+    spec = importlib.util.find_spec("fastloop")
+    if spec is not None and spec.origin:
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
+    else:
+        package_root = os.path.join(REPO, "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env["PYTHONFAULTHANDLER"] = "1"
     if mode == "fastloop" and options.pure:
         env["FASTLOOP_PURE"] = "1"
