@@ -233,3 +233,93 @@ def test_closing_the_server_stops_accepting_and_releases_its_sockets(loop):
     assert (serving, fileno) == (False, -1)
     with pytest.raises(ConnectionRefusedError):
         loop.run_until_complete(asyncio.open_connection(*address))
+
+
+class _Lossy(asyncio.Protocol):
+    """Records connection_lost, which must come exactly once."""
+
+    def __init__(self):
+        self.lost = []
+        self.done = asyncio.get_event_loop().create_future()
+
+    def connection_lost(self, exc):
+        self.lost.append(exc)
+        self.done.set_result(None)
+
+
+class _ResetOnConnect(asyncio.Protocol):
+    def connection_made(self, transport):
+        # SO_LINGER 0: closing sends RST, not FIN.
+        transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        transport.abort()
+
+
+def test_a_peer_reset_while_writing_loses_the_connection_once_with_the_error(loop):
+    async def main():
+        server = await loop.create_server(_ResetOnConnect, "127.0.0.1", 0)
+        async with server:
+            transport, protocol = await loop.create_connection(
+                _Lossy, *server.sockets[0].getsockname())
+            chunk = b"z" * 65536
+            for _ in range(200):
+                if protocol.lost:
+                    break
+                transport.write(chunk)
+                await asyncio.sleep(0)
+            await protocol.done
+            transport.write(b"after the loss")  # ignored, not raised
+            return protocol.lost
+
+    lost = loop.run_until_complete(main())
+    assert len(lost) == 1
+    assert isinstance(lost[0], ConnectionError)
+
+
+def test_writes_after_the_connection_is_lost_are_ignored_with_asyncios_warning(loop, caplog):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        async with server:
+            transport, protocol = await loop.create_connection(
+                _Lossy, *server.sockets[0].getsockname())
+            transport.abort()
+            await protocol.done
+            for _ in range(6):
+                transport.write(b"into the void")
+            return protocol.lost
+
+    with caplog.at_level("WARNING", logger="asyncio"):
+        lost = loop.run_until_complete(main())
+    assert lost == [None]
+    assert "socket.send() raised exception." in caplog.messages
+
+
+class _HalfClosing(asyncio.Protocol):
+    """Answers after the peer's EOF, on the half that is still open."""
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.received = bytearray()
+
+    def data_received(self, data):
+        self.received += data
+
+    def eof_received(self):
+        self.transport.write(b"got " + bytes(self.received))
+        self.transport.close()
+        return True  # keep the write side open for the answer
+
+
+def test_after_a_half_close_the_peer_can_still_answer(loop):
+    async def main():
+        server = await loop.create_server(_HalfClosing, "127.0.0.1", 0)
+        async with server:
+            reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+            writer.write(b"question")
+            writer.write_eof()
+            answer = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+            return answer
+
+    assert loop.run_until_complete(main()) == b"got question"
