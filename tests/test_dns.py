@@ -12,9 +12,9 @@ from fastloop._dns import numeric_addrinfo
 HOSTS = ["127.0.0.1", "0.0.0.0", "255.255.255.255", "10.1.2.3", "::1", "::", "fe80::1",
          "2001:db8::8", "::ffff:1.2.3.4", "fe80::1%lo", "fe80::1%1", "::1%lo",
          "fe80::1%nosuchif", "127.000.0.1", "127.1", "0:0::1", "FE80::1", "localhost",
-         "", None, b"127.0.0.1", "1.2.3.4 ", "1.2.3"]
+         "", None, b"127.0.0.1", "1.2.3.4 ", "1.2.3", "127.0.0.1\x00", "fe80::1%lo\x00x"]
 PORTS = [None, 0, 80, 65535, 65536, -1, "80", "080", "0", "", "http", "99999", b"80", "+80"]
-FAMILIES = [0, socket.AF_INET, socket.AF_INET6, socket.AF_UNIX]
+FAMILIES = [0, socket.AF_INET, socket.AF_INET6, socket.AF_UNIX, 2.0]
 TYPES = [0, socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW, socket.SOCK_SEQPACKET]
 PROTOS = [0, socket.IPPROTO_TCP, socket.IPPROTO_UDP, socket.IPPROTO_SCTP]
 FLAGS = [0, socket.AI_NUMERICHOST, socket.AI_NUMERICSERV, socket.AI_PASSIVE, socket.AI_CANONNAME,
@@ -24,7 +24,7 @@ FLAGS = [0, socket.AI_NUMERICHOST, socket.AI_NUMERICSERV, socket.AI_PASSIVE, soc
 def _libc(*query):
     try:
         return socket.getaddrinfo(*query)
-    except (OSError, UnicodeError, TypeError, OverflowError) as exc:
+    except (OSError, UnicodeError, TypeError, OverflowError, ValueError) as exc:
         return type(exc)
 
 
@@ -61,3 +61,12 @@ def test_loop_getaddrinfo_of_a_numeric_host_equals_the_socket_modules(loop):
 
     assert loop.run_until_complete(main()) == socket.getaddrinfo(
         "fe80::1%lo", 80, type=socket.SOCK_STREAM)
+
+
+def test_a_numeric_getaddrinfo_after_the_executors_shutdown_is_refused(loop):
+    async def main():
+        await loop.shutdown_default_executor()
+        await loop.getaddrinfo("127.0.0.1", 80)
+
+    with pytest.raises(RuntimeError, match="Executor shutdown has been called"):
+        loop.run_until_complete(main())

@@ -323,3 +323,65 @@ def test_after_a_half_close_the_peer_can_still_answer(loop):
             return answer
 
     assert loop.run_until_complete(main()) == b"got question"
+
+
+# fastloop_only: asyncio 3.12+ raises TypeError from writelines() after
+# close(), and 3.11 leaves a writer on the closed fd; fastloop ignores the
+# write, as write() does.
+@pytest.mark.fastloop_only
+def test_writelines_after_close_leaves_no_writer_behind(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        async with server:
+            transport, protocol = await loop.create_connection(
+                _Lossy, *server.sockets[0].getsockname())
+            fd = transport.get_extra_info("socket").fileno()
+            transport.close()
+            transport.writelines([b"too", b"late"])  # ignored
+            await protocol.done
+            return fd, protocol.lost
+
+    fd, lost = loop.run_until_complete(main())
+    assert lost == [None]
+    # The fd is closed and unwatched: a new socket reusing its number does
+    # not wake the loop (asyncio 3.12+ raises TypeError here instead).
+    assert not loop.remove_writer(fd)
+
+
+# fastloop_only: asyncio 3.12+ buffers a reference to the caller's bytearray
+# (mutating it changes what is sent, clearing it raises BufferError); 3.11
+# and fastloop copy what they buffer.
+@pytest.mark.fastloop_only
+def test_the_caller_may_reuse_its_bytearray_once_write_returns(loop):
+    async def main():
+        server = await loop.create_server(_NeverReading, "127.0.0.1", 0)
+        async with server:
+            transport, protocol = await loop.create_connection(
+                _Recording, *server.sockets[0].getsockname())
+            chunk = bytearray(b"original" * 8192)
+            while not transport.get_write_buffer_size():
+                transport.write(chunk)  # until some of it stays buffered
+                await asyncio.sleep(0)
+            chunk[:] = b"MUTATED!" * 8192
+            chunk.clear()  # no export of it is kept either
+            reader_transport = _NeverReading.transports.pop()
+            reader_transport.resume_reading()
+            transport.abort()
+            reader_transport.close()
+            return len(chunk)
+
+    assert loop.run_until_complete(main()) == 0
+
+
+# fastloop_only: until the TLS issue lands, ssl= is refused up front.
+@pytest.mark.fastloop_only
+@pytest.mark.parametrize("opener", ["create_connection", "create_server"])
+def test_tls_is_refused_before_any_socket_is_made(loop, opener):
+    import ssl
+    context = ssl.create_default_context()
+    if opener == "create_server":
+        call = loop.create_server(asyncio.Protocol, "127.0.0.1", 0, ssl=context)
+    else:
+        call = loop.create_connection(asyncio.Protocol, "127.0.0.1", 9, ssl=context)
+    with pytest.raises(NotImplementedError):
+        loop.run_until_complete(call)

@@ -9,10 +9,15 @@ way fastloop expects.
 import sys
 
 from asyncio import base_events as _base_events
+from asyncio import constants as _constants
 from asyncio import coroutines as _coroutines
 from asyncio import events as _events
 from asyncio import format_helpers as _format_helpers
 from asyncio import futures as _futures
+from asyncio import selector_events as _selector_events
+from asyncio import transports as _transports
+from asyncio import trsock as _trsock
+from asyncio import unix_events as _unix_events
 
 # The loop registers itself as the running loop of its thread; asyncio's C
 # Task, current_task(), TaskGroup and eager tasks all read it from there.
@@ -79,12 +84,6 @@ def default_event_loop_policy_base():
 
 # -- transports and servers ---------------------------------------------------
 
-from asyncio import constants as _constants  # noqa: E402
-from asyncio import selector_events as _selector_events  # noqa: E402
-from asyncio import transports as _transports  # noqa: E402
-from asyncio import trsock as _trsock  # noqa: E402
-from asyncio import unix_events as _unix_events  # noqa: E402
-
 # Write-buffer watermarks and pause_writing()/resume_writing() calls: the
 # per-connection half of every asyncio transport.
 FlowControlMixin = _transports._FlowControlMixin
@@ -118,16 +117,11 @@ else:
         server._detach()
 
 
-# asyncio's own per-connection code, borrowed as methods of fastloop's Loop
-# (the brief's rule: reuse asyncio's Python where it runs once per connection
-# or per call, not per packet). Each is this Python version's own function,
-# so each version's behaviour comes with it. What they need of the loop:
-# sock_connect, sock_sendall, _ensure_resolved, _make_socket_transport,
-# _make_ssl_transport, add_writer/remove_writer, _add_reader/_remove_reader,
-# _stop_serving, _transports, _unix_server_sockets (3.13), run_in_executor,
-# create_future/create_task/call_later/call_exception_handler. Where a name is
-# on both BaseEventLoop and the selector or Unix loop, the latter holds the
-# real implementation (os.sendfile) and is the one taken.
+# asyncio's own per-connection code, set as methods of fastloop's Loop (see
+# "Borrowing asyncio's per-connection code" in docs/architecture.md). Each is
+# this Python version's own function, so each version's behaviour comes with
+# it. Where a name is on both BaseEventLoop and the selector or Unix loop, the
+# latter holds the real implementation (os.sendfile) and is the one taken.
 BORROWED_LOOP_METHODS = {
     name: getattr(owner, name)
     for owner, names in (
@@ -135,7 +129,7 @@ BORROWED_LOOP_METHODS = {
             "create_connection", "_connect_sock", "_create_connection_transport",
             "create_server", "_create_server_getaddrinfo", "connect_accepted_socket",
             "sock_sendfile", "_sock_sendfile_fallback", "_check_sendfile_params",
-            "sendfile", "_sendfile_fallback",
+            "sendfile", "_sendfile_fallback", "_getaddrinfo_debug",
         )),
         (_selector_events.BaseSelectorEventLoop, (
             "_start_serving", "_accept_connection", "_accept_connection2",

@@ -11,6 +11,7 @@ else goes to libc.
 """
 
 import socket
+from asyncio import tasks
 
 _AF_INET = socket.AddressFamily.AF_INET
 _AF_INET6 = socket.AddressFamily.AF_INET6
@@ -41,7 +42,8 @@ def _numeric_port(port):
 
 def _numeric_host(host):
     """(family, address, scope id) of a canonical numeric host, else None."""
-    if type(host) is not str or not host.isascii():
+    # libc stops at a NUL; inet_pton refuses one: leave those to libc.
+    if type(host) is not str or not host.isascii() or "\0" in host:
         return None
     try:
         if host == socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, host)):
@@ -71,6 +73,9 @@ def _numeric_host(host):
 def numeric_addrinfo(host, port, family=0, type=0, proto=0, flags=0):
     """socket.getaddrinfo()'s answer for a numeric host, or None when only
     libc can tell (a name, an unusual flag, an out-of-range port, ...)."""
+    # Anything but ints (a float family, say) gets libc's own TypeError.
+    if not all(isinstance(argument, int) for argument in (family, type, proto, flags)):
+        return None
     if flags & ~_NUMERIC_SAFE_FLAGS:
         return None
     parsed = _numeric_host(host)
@@ -108,33 +113,11 @@ def numeric_addrinfo(host, port, family=0, type=0, proto=0, flags=0):
     return answer
 
 from . import _asyncio_private as aio_private
-from ._scheduler import logger
 
 
 class NameResolution:
-    """The resolver half of Loop; expects run_in_executor and time."""
-
-    def _getaddrinfo_debug(self, host, port, family, type, proto, flags):
-        query = [f"{host}:{port!r}"]
-        if family:
-            query.append(f"family={family!r}")
-        if type:
-            query.append(f"type={type!r}")
-        if proto:
-            query.append(f"proto={proto!r}")
-        if flags:
-            query.append(f"flags={flags!r}")
-        query = ", ".join(query)
-        logger.debug("Get address info %s", query)
-        started = self.time()
-        addrinfo = socket.getaddrinfo(host, port, family, type, proto, flags)
-        elapsed = self.time() - started
-        message = f"Getting address info {query} took {elapsed * 1e3:.3f}ms: {addrinfo!r}"
-        if elapsed >= self.slow_callback_duration:
-            logger.info(message)
-        else:
-            logger.debug(message)
-        return addrinfo
+    """The resolver half of Loop; expects run_in_executor (and asyncio's
+    _getaddrinfo_debug, borrowed)."""
 
     async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
         """socket.getaddrinfo(): at once for a numeric host, else in the
@@ -142,6 +125,12 @@ class NameResolution:
         if not self._debug:
             answer = numeric_addrinfo(host, port, family, type, proto, flags)
             if answer is not None:
+                # As run_in_executor would: refuse after close or after the
+                # executor's shutdown, and let other tasks run (a suspension
+                # point, as asyncio's getaddrinfo always is).
+                self._check_closed()
+                self._check_default_executor()
+                await tasks.sleep(0)
                 return answer
         resolve = self._getaddrinfo_debug if self._debug else socket.getaddrinfo
         return await self.run_in_executor(None, resolve, host, port, family, type, proto, flags)

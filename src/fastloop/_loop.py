@@ -12,6 +12,7 @@ Methods of asyncio's loop that no fastloop issue has implemented yet
 
 import asyncio
 import concurrent.futures
+import os
 import sys
 import threading
 import traceback
@@ -28,6 +29,8 @@ from ._stream_transport import SocketTransport
 
 _PY312 = sys.version_info >= (3, 12)
 _PY314 = sys.version_info >= (3, 14)
+
+_NO_TLS = "TLS transports are not implemented in fastloop yet"
 
 # 3.12 runs a custom exception handler in the context of the task, future
 # or handle that failed (gh-96704); 3.11 calls it in the loop's context.
@@ -243,14 +246,38 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
         return self._task_factory
 
     # -- connections and servers ----------------------------------------------
-
-    locals().update(aio_private.BORROWED_LOOP_METHODS)
+    # create_connection, create_server and the rest are asyncio's own (set on
+    # the class below); these are the hooks they call.
 
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
         return SocketTransport(self, sock, protocol, waiter, extra, server)
 
     def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None, **kwargs):
-        raise NotImplementedError("TLS transports are not implemented in fastloop yet")
+        # Not reached through the public methods (they refuse ssl= first);
+        # close what a caller of this private hook handed over.
+        rawsock.close()
+        raise NotImplementedError(_NO_TLS)
+
+    def _stop_serving(self, sock):
+        """Stop accepting on a listening socket and close it (and unlink
+        its path if create_unix_server asked for it).
+
+        asyncio.Server calls this on its loop when it closes.
+        """
+        path = sock.getsockname() if sock in self._unix_server_sockets else None
+        self._remove_reader(sock.fileno())
+        sock.close()
+        if path is None:
+            return
+        inode = self._unix_server_sockets.pop(sock)
+        try:
+            # Only our own socket file: another may have replaced it.
+            if os.stat(path).st_ino == inode:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
 
     # -- readers and writers -------------------------------------------------
 
@@ -478,3 +505,27 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
         else:
             sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth)
         self._coroutine_origin_tracking_enabled = enabled
+
+
+def _refusing_tls(function):
+    """asyncio's ``function``, refusing ssl= before any socket is made:
+    fastloop has no TLS transport yet, and a half-made connection would
+    leak its socket or drop the peer silently."""
+
+    async def method(self, *args, ssl=None, **kwargs):
+        if ssl:
+            raise NotImplementedError(_NO_TLS)
+        return await function(self, *args, ssl=ssl, **kwargs)
+
+    method.__name__ = function.__name__
+    method.__qualname__ = f"Loop.{function.__name__}"
+    method.__doc__ = function.__doc__
+    return method
+
+
+_TAKES_SSL = {"create_connection", "create_server", "create_unix_connection",
+              "create_unix_server", "connect_accepted_socket"}
+
+for _name, _function in aio_private.BORROWED_LOOP_METHODS.items():
+    setattr(Loop, _name, _refusing_tls(_function) if _name in _TAKES_SSL else _function)
+del _name, _function

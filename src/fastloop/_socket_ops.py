@@ -8,7 +8,6 @@ As on asyncio, only debug mode refuses a blocking socket.
 """
 
 import functools
-import os
 import socket
 from operator import methodcaller
 
@@ -16,8 +15,6 @@ try:
     import ssl
 except ImportError:
     ssl = None
-
-from ._scheduler import logger
 
 
 def _check_socket(loop, sock):
@@ -114,10 +111,12 @@ class SocketOperations:
             sent = sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
-        if sent == len(data):
+        # Counted in bytes, whatever the item size of a memoryview.
+        view = memoryview(data).cast("B")
+        if sent == len(view):
             return
-        # The position lives in a list the writer callback updates.
-        await self._when_writable(sock, self._sock_sendall, sock, memoryview(data), [sent])
+        # The writer callback moves the position on, in this list.
+        await self._when_writable(sock, self._sock_sendall, sock, view, [sent])
 
     def _sock_sendall(self, future, sock, view, position):
         if future.done():
@@ -180,27 +179,6 @@ class SocketOperations:
             future.set_exception(exc)
         else:
             future.set_result(None)
-
-    def _stop_serving(self, sock):
-        """Stop accepting on a listening socket and close it (and unlink
-        its path if create_unix_server asked for it).
-
-        asyncio.Server calls this on its loop when it closes.
-        """
-        path = sock.getsockname() if sock in self._unix_server_sockets else None
-        self._remove_reader(sock.fileno())
-        sock.close()
-        if path is None:
-            return
-        inode = self._unix_server_sockets.pop(sock)
-        try:
-            # Only our own socket file: another may have replaced it.
-            if os.stat(path).st_ino == inode:
-                os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
 
     async def sock_accept(self, sock):
         """Accept a connection: (conn, address), ``conn`` non-blocking."""

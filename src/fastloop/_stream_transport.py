@@ -26,6 +26,18 @@ _SENDMSG_MAX_BUFFERS = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 
 
+def _to_buffer(data):
+    """What the write buffer keeps of ``data``: its bytes, counted in bytes.
+
+    bytes are kept as they are. Anything mutable is copied, so the caller may
+    reuse its buffer once write() returns (3.11's asyncio behaviour, and the
+    safe one), and wide-item memoryviews are cast so lengths are in bytes.
+    """
+    if type(data) is bytes:
+        return memoryview(data)
+    return memoryview(bytes(memoryview(data).cast("B")))
+
+
 class SocketTransport(aio_private.FlowControlMixin, asyncio.Transport):
     """A transport for a connected stream socket (TCP or Unix)."""
 
@@ -277,23 +289,23 @@ class SocketTransport(aio_private.FlowControlMixin, asyncio.Transport):
                 logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
             return
-        if not self._buffer:
-            # Nothing queued: try to send at once.
+        if self._buffer:
+            self._buffer.append(_to_buffer(data))
+        else:
+            # Nothing queued: try to send at once; buffer only the rest.
             try:
                 sent = self._sock.send(data)
             except (BlockingIOError, InterruptedError):
-                pass
+                sent = 0
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal write error on socket transport")
                 return
-            else:
-                data = memoryview(data)[sent:]
-                if not data:
-                    return
+            if sent == memoryview(data).nbytes:
+                return
             self._loop._add_writer(self._sock_fd, self._write_ready)
-        self._buffer.append(data)
+            self._buffer.append(_to_buffer(data)[sent:])
         self._maybe_pause_protocol()
 
     def writelines(self, list_of_data):
@@ -303,11 +315,18 @@ class SocketTransport(aio_private.FlowControlMixin, asyncio.Transport):
             raise RuntimeError("unable to writelines; sendfile is in progress")
         if not list_of_data:
             return
-        self._buffer.extend([memoryview(data) for data in list_of_data])
+        if self._conn_lost:
+            # As write(): after the connection is lost, writes only count.
+            if self._conn_lost >= aio_private.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        self._buffer.extend([_to_buffer(data) for data in list_of_data])
         self._write_ready()
         # The buffer may still hold data the kernel did not take.
         if self._buffer:
             self._loop._add_writer(self._sock_fd, self._write_ready)
+            self._maybe_pause_protocol()
 
     def _write_ready(self):
         if self._conn_lost:
@@ -336,6 +355,8 @@ class SocketTransport(aio_private.FlowControlMixin, asyncio.Transport):
                 if self._empty_waiter is not None:
                     self._empty_waiter.set_result(None)
                 if self._closing:
+                    # Counted, so a later abort() does not lose it twice.
+                    self._conn_lost += 1
                     self._call_connection_lost(None)
                 elif self._eof:
                     self._sock.shutdown(socket.SHUT_WR)
