@@ -44,6 +44,18 @@ def _retry_when_ready(future, operation, sock):
         future.set_result(result)
 
 
+def _connected(address):
+    """The operation a connecting socket's writer callback tries: done once
+    the kernel reports the connection's outcome (SO_ERROR) as success."""
+
+    def check(sock):
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err != 0:
+            raise OSError(err, f"Connect call failed {address}")
+
+    return check
+
+
 def _accept(sock):
     conn, address = sock.accept()
     conn.setblocking(False)
@@ -162,23 +174,7 @@ class SocketOperations:
             pass
         else:
             return
-        await self._when_writable(sock, self._sock_connect_done, sock, address)
-
-    def _sock_connect_done(self, future, sock, address):
-        if future.done():
-            return
-        try:
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err != 0:
-                raise OSError(err, f"Connect call failed {address}")
-        except (BlockingIOError, InterruptedError):
-            pass
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            future.set_exception(exc)
-        else:
-            future.set_result(None)
+        await self._when_writable(sock, _retry_when_ready, _connected(address), sock)
 
     async def sock_accept(self, sock):
         """Accept a connection: (conn, address), ``conn`` non-blocking."""
