@@ -18,7 +18,6 @@ CHECKED_NAMES = {
     "format_callback_source",
     "extract_stack",
     "format_handle",
-    "ipaddr_info",
     "future_get_loop",
     "set_result_unless_cancelled",
     "is_debug_mode",
@@ -106,17 +105,6 @@ def test_format_handle_uses_str_of_other_handles():
             return "<the handle>"
 
     assert aio_private.format_handle(NamedHandle()) == "<the handle>"
-
-
-def test_ipaddr_info_resolves_a_numeric_address_without_a_lookup():
-    resolved = aio_private.ipaddr_info("127.0.0.1", 80, socket.AF_UNSPEC, socket.SOCK_STREAM, 0)
-
-    assert resolved == (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                        ("127.0.0.1", 80))
-
-
-def test_ipaddr_info_gives_up_on_a_host_name():
-    assert aio_private.ipaddr_info("localhost", 80, socket.AF_UNSPEC, socket.SOCK_STREAM, 0) is None
 
 
 def test_future_get_loop_returns_the_loop_of_a_future(stock_loop):

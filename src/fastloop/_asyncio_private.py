@@ -44,10 +44,6 @@ extract_stack = _format_helpers.extract_stack
 # a task step, otherwise the handle itself.
 format_handle = _base_events._format_handle
 
-# The addrinfo of a host that is already a numeric address, or None: lets
-# sock_connect skip getaddrinfo's thread hop.
-ipaddr_info = _base_events._ipaddr_info
-
 # The loop a future belongs to (Future.get_loop(), or _loop on old futures).
 future_get_loop = _futures._get_loop
 
@@ -129,7 +125,7 @@ BORROWED_LOOP_METHODS = {
             "create_connection", "_connect_sock", "_create_connection_transport",
             "create_server", "_create_server_getaddrinfo", "connect_accepted_socket",
             "sock_sendfile", "_sock_sendfile_fallback", "_check_sendfile_params",
-            "sendfile", "_sendfile_fallback", "_getaddrinfo_debug",
+            "sendfile", "_sendfile_fallback", "_getaddrinfo_debug", "_ensure_resolved",
         )),
         (_selector_events.BaseSelectorEventLoop, (
             "_start_serving", "_accept_connection", "_accept_connection2",

@@ -112,7 +112,6 @@ def numeric_addrinfo(host, port, family=0, type=0, proto=0, flags=0):
         answer[0] = answer[0][:3] + (host,) + answer[0][4:]
     return answer
 
-from . import _asyncio_private as aio_private
 
 
 class NameResolution:
@@ -138,14 +137,3 @@ class NameResolution:
     async def getnameinfo(self, sockaddr, flags=0):
         """socket.getnameinfo(), in the default executor."""
         return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
-
-    async def _ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM,
-                               proto=0, flags=0, loop=None):
-        # asyncio's create_connection and create_server (borrowed) pass the
-        # loop to resolve with: themselves, always.
-        host, port = address[:2]
-        info = aio_private.ipaddr_info(host, port, family, type, proto, *address[2:])
-        if info is not None:
-            return [info]
-        return await (loop or self).getaddrinfo(host, port, family=family, type=type,
-                                                proto=proto, flags=flags)

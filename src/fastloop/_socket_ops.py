@@ -164,7 +164,7 @@ class SocketOperations:
         _check_socket(self, sock)
         if sock.family == socket.AF_INET or (socket.has_ipv6 and sock.family == socket.AF_INET6):
             resolved = await self._ensure_resolved(
-                address, family=sock.family, type=sock.type, proto=sock.proto)
+                address, family=sock.family, type=sock.type, proto=sock.proto, loop=self)
             address = resolved[0][4]
         try:
             sock.connect(address)

@@ -7,10 +7,11 @@ instant fire first-in first-out (asyncio leaves such ties to heap order; we
 promise FIFO, as libuv does). Compiled, the heap holds the TimerHandles and
 is sifted with typed comparisons; uncompiled, it holds ``(when, sequence,
 timer)`` entries for the C ``heapq`` module to compare: the same order either
-way, and the difference stays in ``_entry``/``_timer_of``. Cancelled timers stay in the heap until they
-reach the top or until most of the heap is cancelled, then it is rebuilt:
-the same lazy cancellation and compaction thresholds as asyncio's
-``BaseEventLoop._run_once``.
+way, and the difference stays in ``_entry``/``_timer_of``.
+
+Cancelled timers stay in the heap until they reach the top or until most of
+the heap is cancelled, then it is rebuilt: the same lazy cancellation and
+compaction thresholds as asyncio's ``BaseEventLoop._run_once``.
 """
 
 try:
@@ -42,7 +43,8 @@ def _timer_of(entry):
 
 
 def earlier_than(a, b):
-    """TimerHandle.__lt__ with typed fields, for the compiled sift."""
+    """Heap order with typed fields, for the compiled sift: deadline, then
+    scheduling order (the order the pure heap's tuples compare in)."""
     if a._when != b._when:
         return a._when < b._when
     return a._sequence < b._sequence
