@@ -27,9 +27,16 @@ cdef double _monotonic()
 cdef dict _instance_dict(object obj)
 
 
+cdef class BatchedWriter:
+    cdef bint _batch_queued
+
+    cdef _flush_batch(self)
+
+
 cdef class Scheduler:
     cdef dict __dict__
     cdef public list _ready
+    cdef list _batched_writers
     cdef TimerQueue _timers
     cdef Poller _poller
     cdef dict _fd_handles
@@ -68,6 +75,8 @@ cdef class Scheduler:
     @cython.locals(count=Py_ssize_t)
     cdef bytes _read_self_pipe(self)
     cdef _run_timed(self, Handle handle)
+    @cython.locals(writers=list, done=Py_ssize_t, writer=BatchedWriter)
+    cdef _flush_batches(self)
 
 
 cdef object _SCHEDULER_TIME

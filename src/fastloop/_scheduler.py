@@ -50,6 +50,23 @@ def _instance_dict(obj):
     return PyObject_GenericGetDict(obj, cython.NULL)
 
 
+class BatchedWriter:
+    """Something that writes in batches: what it is asked to write during an
+    iteration goes out once the iteration's callbacks are done.
+
+    It queues itself on ``Scheduler._batched_writers`` (once per iteration:
+    ``_batch_queued`` says it is queued) and the scheduler calls
+    ``_flush_batch`` after the callbacks. Stream transports do this, so that a
+    response written in pieces leaves in one vectored send.
+    """
+
+    def __init__(self):
+        self._batch_queued = False
+
+    def _flush_batch(self):
+        raise NotImplementedError(f"{type(self).__name__} must define _flush_batch()")
+
+
 class Scheduler:
     def __cinit__(self, *args, **kwargs):
         # Compiled: the C-level state exists before any subclass __init__
@@ -64,6 +81,7 @@ class Scheduler:
 
     def _init_core(self):
         self._ready = []
+        self._batched_writers = []
         self._timers = TimerQueue()
         self._poller = Poller()
         # fd -> [reader Handle or None, writer Handle or None]
@@ -342,6 +360,28 @@ class Scheduler:
                 PyList_DelSlice(ready, 0, done, cython.NULL)
             else:
                 del ready[:done]
+            # Even when a callback raised: what the callbacks that ran wrote
+            # would have gone out at once on asyncio.
+            if self._batched_writers:
+                self._flush_batches()
+
+    def _flush_batches(self):
+        writers = self._batched_writers
+        done = 0
+        try:
+            # By index: a flush may call the protocol (pause_writing, say),
+            # which may write to another transport and queue it here.
+            while done < len(writers):
+                writer = writers[done]
+                done += 1
+                writer._flush_batch()
+        finally:
+            # A writer left behind by an exception keeps its place (and its
+            # _batch_queued flag) for the next iteration.
+            if cython.compiled:
+                PyList_DelSlice(writers, 0, done, cython.NULL)
+            else:
+                del writers[:done]
 
     def _dispatch_io(self, fd, mask):
         if fd == self._self_reader_fd:
@@ -421,6 +461,7 @@ class Scheduler:
         """Release the queues, the poller and the self-pipe."""
         self._closed = True
         self._ready.clear()
+        self._batched_writers.clear()
         self._timers.clear()
         self._fd_handles.clear()
         self._poller.close()

@@ -1,0 +1,13 @@
+/* MSG_NOSIGNAL where the platform has it: a write to a closed peer then
+   fails with EPIPE instead of raising SIGPIPE, whoever embeds Python. */
+#ifndef FASTLOOP_SOCKET_COMPAT_H
+#define FASTLOOP_SOCKET_COMPAT_H
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+
+#endif

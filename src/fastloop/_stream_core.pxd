@@ -1,0 +1,90 @@
+cimport cython
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.errno cimport EAGAIN, EBADF, EINTR, errno
+from libc.string cimport memset
+from posix.uio cimport iovec
+
+from ._scheduler cimport BatchedWriter, Scheduler
+
+
+cdef extern from "_socket_compat.h" nogil:
+    ctypedef int socklen_t
+
+    cdef struct msghdr:
+        void *msg_name
+        socklen_t msg_namelen
+        iovec *msg_iov
+        size_t msg_iovlen
+        void *msg_control
+        size_t msg_controllen
+        int msg_flags
+
+    int MSG_NOSIGNAL
+    int EWOULDBLOCK
+
+    ssize_t recv(int fd, void *buf, size_t len, int flags)
+    ssize_t send(int fd, const void *buf, size_t len, int flags)
+    ssize_t sendmsg(int fd, const msghdr *message, int flags)
+
+
+cdef Py_ssize_t MAX_READ
+cdef Py_ssize_t _MAX_IOVECS
+# One read buffer for the process: filled and copied out under the GIL.
+cdef char _read_buffer[262144]
+cdef iovec _vectors[64]
+
+
+cdef class StreamCore(BatchedWriter):
+    cdef readonly Scheduler _loop
+    cdef readonly object _transport
+    cdef readonly object _sock
+    cdef readonly int _sock_fd
+    cdef readonly object _protocol
+    cdef bint _buffered_protocol
+    cdef readonly bint _protocol_connected
+    cdef list _buffer
+    cdef Py_ssize_t _buffer_offset
+    cdef Py_ssize_t _buffer_size
+    cdef bint _writing
+    cdef bint _reading_paused
+    cdef readonly bint _closing
+    cdef bint _eof
+    cdef readonly Py_ssize_t _conn_lost
+    cdef readonly bint _protocol_paused
+    cdef double _high_water
+    cdef double _low_water
+    cdef object _write_buffer_limits
+    cdef readonly object _empty_waiter
+
+    cpdef close(self)
+    cpdef _fatal_error(self, exc, message)
+    cpdef _force_close(self, exc)
+
+    cdef _read_and_deliver(self)
+    @cython.locals(count=Py_ssize_t)
+    cdef _read_into_protocol_buffer(self)
+    cdef _on_eof(self)
+    @cython.locals(fd=int)
+    cdef int _fileno(self) except -1
+    @cython.locals(fd=int, count=Py_ssize_t, code=int)
+    cdef _recv(self)
+    @cython.locals(fd=int, view=Py_buffer, count=Py_ssize_t, code=int)
+    cdef Py_ssize_t _recv_into(self, buffer) except? -2
+
+    cdef bint _writes_lost(self) except -1
+    cdef _append(self, bytes data)
+    cdef _send_soon(self)
+    cdef _flush_batch(self)
+    cdef _send_buffer(self)
+    cdef _send_once_quietly(self)
+    @cython.locals(fd=int, buffer=list, count=Py_ssize_t, index=Py_ssize_t, data=bytes,
+                   sent=Py_ssize_t, code=int, message=msghdr)
+    cdef Py_ssize_t _send(self) except -1
+    @cython.locals(buffer=list, done=Py_ssize_t)
+    cdef _drop_sent(self, Py_ssize_t sent)
+    cdef _clear_buffer(self)
+    cdef _start_writing(self)
+    cdef _stop_writing(self)
+    cpdef _maybe_pause_protocol(self)
+    cpdef _maybe_resume_protocol(self)

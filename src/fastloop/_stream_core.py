@@ -1,0 +1,561 @@
+"""The read and write paths of a stream transport: what runs per packet.
+
+``StreamCore`` holds a connected stream socket's state and runs everything a
+transport does per readiness event or per write; ``SocketTransport`` (the
+``asyncio.Transport`` users see) is a thin Python shell around it.
+
+Reading: on readiness the socket is read into a reusable buffer (one 256 KiB
+buffer for the whole process: the bytes are copied out before any Python code
+runs) and the exact bytes go to ``data_received``; a BufferedProtocol gets the
+bytes straight into the buffer its ``get_buffer`` returns.
+
+Writing is batched per loop iteration. ``write()`` only appends to the
+buffer and queues the core on the scheduler, which flushes it once the
+iteration's callbacks are done: a response written in pieces (a header, then
+a body) leaves in one vectored send. The buffer is sent at once instead when
+it passes the high-water mark, and when the loop is not running (nothing
+would flush it). Only what the kernel does not take stays buffered, and the
+fd is watched for writability only then.
+
+Both builds run this file; the ``cython.compiled`` branches are the system
+calls (``recv``/``send``/``sendmsg`` on the fd, errno checked) and their
+uncompiled twins (the socket object's methods).
+"""
+
+try:
+    import cython
+except ImportError:
+    from . import _cython_shim as cython
+
+import os
+import socket
+from asyncio import protocols
+
+from . import _asyncio_private as aio_private
+from ._scheduler import BatchedWriter, logger
+
+# Bytes read at most per readiness event: asyncio's max_size.
+MAX_READ = 256 * 1024
+# Buffers one sendmsg() gathers at most (the kernel allows SC_IOV_MAX).
+_MAX_IOVECS = 64
+_HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
+_DEFAULT_HIGH_WATER = 64 * 1024
+
+
+def _as_bytes(data):
+    """What the write buffer keeps of ``data``: exact bytes.
+
+    bytes are kept as they are; anything else is copied, so the caller may
+    reuse its buffer once write() returns (3.11's asyncio behaviour, and the
+    safe one), and lengths count bytes, not items.
+    """
+    if type(data) is bytes:
+        return data
+    return memoryview(data).tobytes()
+
+
+def _os_error(code):
+    """The OSError subclass Python raises for ``code`` (ConnectionResetError...)."""
+    return OSError(code, os.strerror(code))
+
+
+class StreamCore(BatchedWriter):
+    """A connected stream socket's per-packet state and paths.
+
+    ``transport`` is the shell the protocol knows: it is what error reports
+    and debug logs name.
+    """
+
+    def __init__(self, loop, transport, sock, protocol):
+        BatchedWriter.__init__(self)
+        self._loop = loop
+        self._transport = transport
+        self._sock = sock
+        self._sock_fd = sock.fileno()
+        self._protocol = None
+        self._buffered_protocol = False
+        self._protocol_connected = False
+        # What is not yet sent: bytes objects, the first one sent up to
+        # _buffer_offset; _buffer_size counts the unsent bytes.
+        self._buffer = []
+        self._buffer_offset = 0
+        self._buffer_size = 0
+        self._writing = False  # the fd is watched for writability
+        self._reading_paused = False
+        self._closing = False
+        self._eof = False
+        self._conn_lost = 0  # > 0 once connection_lost is scheduled
+        self._protocol_paused = False
+        # Compared as floats (asyncio takes any number, inf included);
+        # reported as they were given.
+        self._high_water = float(_DEFAULT_HIGH_WATER)
+        self._low_water = float(_DEFAULT_HIGH_WATER // 4)
+        self._write_buffer_limits = (_DEFAULT_HIGH_WATER // 4, _DEFAULT_HIGH_WATER)
+        self._empty_waiter = None
+        self.set_protocol(protocol)
+
+    # -- protocol and state ---------------------------------------------------
+
+    def set_protocol(self, protocol):
+        self._buffered_protocol = isinstance(protocol, protocols.BufferedProtocol)
+        self._protocol = protocol
+        self._protocol_connected = True
+
+    def is_reading(self):
+        return not self._closing and not self._reading_paused
+
+    def start_reading(self):
+        """Watch the fd for reading, unless closing or paused."""
+        if self.is_reading():
+            self._loop._add_reader(self._sock_fd, self._read_ready)
+
+    def pause_reading(self):
+        if not self.is_reading():
+            return
+        self._reading_paused = True
+        self._loop._remove_reader(self._sock_fd)
+        if self._loop._debug:
+            logger.debug("%r pauses reading", self._transport)
+
+    def resume_reading(self):
+        if self._closing or not self._reading_paused:
+            return
+        self._reading_paused = False
+        self.start_reading()
+        if self._loop._debug:
+            logger.debug("%r resumes reading", self._transport)
+
+    # -- closing --------------------------------------------------------------
+
+    def close(self):
+        if self._closing:
+            return
+        self._closing = True
+        self._loop._remove_reader(self._sock_fd)
+        if not self._buffer:
+            self._conn_lost += 1
+            self._stop_writing()
+            self._loop.call_soon(self._call_connection_lost, None)
+        # Otherwise connection_lost follows once the buffer is sent.
+
+    def abort(self):
+        self._force_close(None)
+
+    def _fatal_error(self, exc, message):
+        if isinstance(exc, OSError):
+            # A reset or a broken pipe is the peer's doing, not a bug.
+            if self._loop._debug:
+                logger.debug("%r: %s", self._transport, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler({
+                "message": message,
+                "exception": exc,
+                "transport": self._transport,
+                "protocol": self._protocol,
+            })
+        self._force_close(exc)
+
+    def _force_close(self, exc):
+        if self._conn_lost:
+            return
+        if self._buffer:
+            if self._batch_queued and not self._writing:
+                # On asyncio these bytes would have been sent when they were
+                # written: give them the same one chance.
+                self._send_once_quietly()
+            self._clear_buffer()
+            self._stop_writing()
+        if not self._closing:
+            self._closing = True
+            self._loop._remove_reader(self._sock_fd)
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc):
+        try:
+            if self._protocol_connected:
+                self._protocol.connection_lost(exc)
+        finally:
+            self._sock.close()
+            self._sock = None
+            self._protocol = None
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_exception(ConnectionError("Connection is closed by peer"))
+            self._transport._connection_lost()
+
+    # -- reading --------------------------------------------------------------
+
+    def _read_ready(self):
+        """The reader callback: the socket is readable, at EOF or failed."""
+        if self._conn_lost:
+            return
+        if self._buffered_protocol:
+            self._read_into_protocol_buffer()
+        else:
+            self._read_and_deliver()
+
+    def _read_and_deliver(self):
+        try:
+            data = self._recv()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if data is None:
+            return
+        if not data:
+            self._on_eof()
+            return
+        try:
+            self._protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _read_into_protocol_buffer(self):
+        try:
+            buffer = self._protocol.get_buffer(-1)
+            if not len(buffer):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        try:
+            count = self._recv_into(buffer)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if count < 0:
+            return
+        if not count:
+            self._on_eof()
+            return
+        try:
+            self._protocol.buffer_updated(count)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+
+    def _on_eof(self):
+        if self._loop._debug:
+            logger.debug("%r received EOF", self._transport)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if keep_open:
+            # Half-closed: the peer sends no more, we may still write.
+            self._loop._remove_reader(self._sock_fd)
+        else:
+            self.close()
+
+    def _fileno(self):
+        """The socket's fd, read per call: a socket closed under the
+        transport then fails with EBADF, as on asyncio, instead of touching
+        whatever file reuses its number."""
+        fd = self._sock.fileno()
+        if fd < 0:
+            raise _os_error(EBADF)
+        return fd
+
+    def _recv(self):
+        """Bytes read (empty at EOF), or None when nothing is ready."""
+        if cython.compiled:
+            fd = self._fileno()
+            while True:
+                count = recv(fd, _read_buffer, MAX_READ, 0)
+                if count >= 0:
+                    return PyBytes_FromStringAndSize(_read_buffer, count)
+                code = errno
+                if code == EINTR:
+                    continue
+                if code == EAGAIN or code == EWOULDBLOCK:
+                    return None
+                raise _os_error(code)
+        try:
+            return self._sock.recv(MAX_READ)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    def _recv_into(self, buffer):
+        """Bytes read into ``buffer`` (0 at EOF), or -1 when nothing is ready."""
+        if cython.compiled:
+            fd = self._fileno()
+            PyObject_GetBuffer(buffer, cython.address(view), PyBUF_WRITABLE)
+            try:
+                while True:
+                    count = recv(fd, view.buf, view.len, 0)
+                    if count >= 0:
+                        return count
+                    code = errno
+                    if code == EINTR:
+                        continue
+                    if code == EAGAIN or code == EWOULDBLOCK:
+                        return -1
+                    raise _os_error(code)
+            finally:
+                PyBuffer_Release(cython.address(view))
+        try:
+            return self._sock.recv_into(buffer)
+        except (BlockingIOError, InterruptedError):
+            return -1
+
+    # -- writing --------------------------------------------------------------
+
+    def write(self, data):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, "
+                            f"not {type(data).__name__!r}")
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if not data:
+            return
+        if self._writes_lost():
+            return
+        self._append(_as_bytes(data))
+        self._send_soon()
+
+    def writelines(self, list_of_data):
+        if self._eof:
+            raise RuntimeError("Cannot call writelines() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to writelines; sendfile is in progress")
+        if not list_of_data:
+            return
+        if self._writes_lost():
+            return
+        # All or nothing: a bad item fails the call before anything is queued.
+        chunks = [_as_bytes(data) for data in list_of_data]
+        for data in chunks:
+            if data:
+                self._append(data)
+        if self._buffer:
+            self._send_soon()
+
+    def _writes_lost(self):
+        """After the connection is lost, writes are only counted (and
+        logged past a threshold), as asyncio does."""
+        if not self._conn_lost:
+            return False
+        if self._conn_lost >= aio_private.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+            logger.warning("socket.send() raised exception.")
+        self._conn_lost += 1
+        return True
+
+    def _append(self, data):
+        self._buffer.append(data)
+        self._buffer_size += len(data)
+
+    def _send_soon(self):
+        """Send what was just appended: with the iteration's batch, or now."""
+        if self._writing:
+            # The writer callback sends once the kernel takes more.
+            self._maybe_pause_protocol()
+        elif self._buffer_size > self._high_water or self._loop._thread_id is None:
+            self._send_buffer()
+            self._maybe_pause_protocol()
+        elif not self._batch_queued:
+            self._batch_queued = True
+            self._loop._batched_writers.append(self)
+
+    def _flush_batch(self):
+        self._batch_queued = False
+        if self._buffer and not self._writing and not self._conn_lost:
+            self._send_buffer()
+
+    def _write_ready(self):
+        """The writer callback: the kernel takes more."""
+        if not self._conn_lost:
+            self._send_buffer()
+
+    def _send_buffer(self):
+        """Send what the kernel takes; watch for writability if it leaves
+        some; finish a close or a write_eof once all is sent."""
+        try:
+            self._drop_sent(self._send())
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._stop_writing()
+            self._clear_buffer()
+            self._fatal_error(exc, "Fatal write error on socket transport")
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_exception(exc)
+            return
+        self._maybe_resume_protocol()  # may write more
+        if self._buffer:
+            self._start_writing()
+            return
+        self._stop_writing()
+        if self._empty_waiter is not None:
+            self._empty_waiter.set_result(None)
+        if self._closing:
+            # Counted, so a later abort() does not lose it twice.
+            self._conn_lost += 1
+            self._call_connection_lost(None)
+        elif self._eof:
+            self._sock.shutdown(socket.SHUT_WR)
+
+    def _send_once_quietly(self):
+        try:
+            self._drop_sent(self._send())
+        except OSError:
+            pass
+
+    def _send(self):
+        """Bytes of the buffer the kernel took (0 if it would block)."""
+        if cython.compiled:
+            fd = self._fileno()
+            buffer = self._buffer
+            count = min(len(buffer), _MAX_IOVECS)
+            # Module-level vectors: nothing runs between filling and sending.
+            for index in range(count):
+                data = buffer[index]
+                _vectors[index].iov_base = PyBytes_AS_STRING(data)
+                _vectors[index].iov_len = PyBytes_GET_SIZE(data)
+            data = buffer[0]
+            _vectors[0].iov_base = PyBytes_AS_STRING(data) + self._buffer_offset
+            _vectors[0].iov_len = PyBytes_GET_SIZE(data) - self._buffer_offset
+            while True:
+                if count == 1:
+                    sent = send(fd, _vectors[0].iov_base, _vectors[0].iov_len, MSG_NOSIGNAL)
+                else:
+                    memset(cython.address(message), 0, cython.sizeof(message))
+                    message.msg_iov = _vectors
+                    message.msg_iovlen = count
+                    sent = sendmsg(fd, cython.address(message), MSG_NOSIGNAL)
+                if sent >= 0:
+                    return sent
+                code = errno
+                if code == EINTR:
+                    continue
+                if code == EAGAIN or code == EWOULDBLOCK:
+                    return 0
+                raise _os_error(code)
+        buffer = self._buffer
+        try:
+            if len(buffer) == 1 or not _HAS_SENDMSG:
+                return self._sock.send(memoryview(buffer[0])[self._buffer_offset:])
+            views = [memoryview(data) for data in buffer[:_MAX_IOVECS]]
+            views[0] = views[0][self._buffer_offset:]
+            return self._sock.sendmsg(views)
+        except (BlockingIOError, InterruptedError):
+            return 0
+
+    def _drop_sent(self, sent):
+        if sent == self._buffer_size:
+            self._clear_buffer()
+            return
+        self._buffer_size -= sent
+        buffer = self._buffer
+        sent += self._buffer_offset
+        done = 0
+        while sent >= len(buffer[done]):
+            sent -= len(buffer[done])
+            done += 1
+        del buffer[:done]
+        self._buffer_offset = sent
+
+    def _clear_buffer(self):
+        self._buffer.clear()
+        self._buffer_offset = 0
+        self._buffer_size = 0
+
+    def _start_writing(self):
+        if not self._writing:
+            self._writing = True
+            self._loop._add_writer(self._sock_fd, self._write_ready)
+
+    def _stop_writing(self):
+        if self._writing:
+            self._writing = False
+            self._loop._remove_writer(self._sock_fd)
+
+    def write_eof(self):
+        if self._closing or self._eof:
+            return
+        self._eof = True
+        if not self._buffer:
+            self._sock.shutdown(socket.SHUT_WR)
+        # Otherwise the shutdown follows once the buffer is sent.
+
+    # -- flow control (asyncio's _FlowControlMixin) ----------------------------
+
+    def get_write_buffer_size(self):
+        return self._buffer_size
+
+    def get_write_buffer_limits(self):
+        return self._write_buffer_limits
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        self._set_write_buffer_limits(high, low)
+        self._maybe_pause_protocol()
+
+    def _set_write_buffer_limits(self, high=None, low=None):
+        if high is None:
+            high = _DEFAULT_HIGH_WATER if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water = high
+        self._low_water = low
+        self._write_buffer_limits = (low, high)
+
+    def _maybe_pause_protocol(self):
+        if self._buffer_size <= self._high_water or self._protocol_paused:
+            return
+        self._protocol_paused = True
+        try:
+            self._protocol.pause_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({
+                "message": "protocol.pause_writing() failed",
+                "exception": exc,
+                "transport": self._transport,
+                "protocol": self._protocol,
+            })
+
+    def _maybe_resume_protocol(self):
+        if not self._protocol_paused or self._buffer_size > self._low_water:
+            return
+        self._protocol_paused = False
+        try:
+            self._protocol.resume_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({
+                "message": "protocol.resume_writing() failed",
+                "exception": exc,
+                "transport": self._transport,
+                "protocol": self._protocol,
+            })
+
+    # -- loop.sendfile() support ----------------------------------------------
+
+    def make_empty_waiter(self):
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        self._empty_waiter = self._loop.create_future()
+        if not self._buffer:
+            self._empty_waiter.set_result(None)
+        return self._empty_waiter
+
+    def reset_empty_waiter(self):
+        self._empty_waiter = None
+

@@ -1,0 +1,273 @@
+"""The stream transport's write path: what reaches the peer, and when.
+
+fastloop batches a connection's writes per loop iteration; asyncio sends each
+at once. Whatever the timing, the peer must see the same bytes, and the
+cases where asyncio's immediate send is observable (writing while the loop
+is not running, writing then aborting) must look the same on both.
+"""
+
+import asyncio
+import errno
+import io
+import os
+import resource
+import socket
+
+import pytest
+
+from support import run_once
+
+
+class _Peer(asyncio.Protocol):
+    def __init__(self):
+        loop = asyncio.get_event_loop()
+        self.lost = loop.create_future()
+        self.received = bytearray()
+
+    def data_received(self, data):
+        self.received += data
+
+    def connection_lost(self, exc):
+        self.lost.set_result(exc)
+
+
+def _connect(loop):
+    """A transport over one end of a socketpair; the other end, blocking
+    with a timeout, is the peer the test reads."""
+    ours, peer = socket.socketpair()
+    peer.settimeout(10)
+    transport, protocol = loop.run_until_complete(
+        loop.connect_accepted_socket(_Peer, ours))
+    return transport, protocol, peer
+
+
+def _receive(peer, size):
+    data = bytearray()
+    while len(data) < size:
+        chunk = peer.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def test_writes_within_one_callback_arrive_whole_and_in_order(loop):
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        def respond():
+            transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+            transport.write(bytearray(b"body "))
+            transport.writelines([b"and ", memoryview(b"more")])
+
+        loop.call_soon(respond)
+        run_once(loop)
+        assert _receive(peer, 32) == b"HTTP/1.1 200 OK\r\n\r\nbody and more"
+        transport.close()
+        loop.run_until_complete(protocol.lost)
+
+
+@pytest.mark.fastloop_only
+def test_writes_leave_once_the_iterations_callbacks_are_done(loop):
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        sizes = []
+
+        def respond():
+            transport.write(b"head")
+            transport.write(b"body")
+            sizes.append(transport.get_write_buffer_size())
+
+        loop.call_soon(respond)
+        run_once(loop)
+        # Queued during the callback, sent (in one piece) after it.
+        assert sizes == [8]
+        assert transport.get_write_buffer_size() == 0
+        assert _receive(peer, 8) == b"headbody"
+        transport.close()
+        loop.run_until_complete(protocol.lost)
+
+
+@pytest.mark.fastloop_only
+def test_a_write_past_the_high_water_mark_is_sent_at_once(loop):
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        payload = os.urandom(200 * 1024)
+        sizes = []
+
+        def respond():
+            transport.write(payload)
+            sizes.append(transport.get_write_buffer_size())
+
+        loop.call_soon(respond)
+        run_once(loop)
+        # The kernel took what it could before the callback returned.
+        assert sizes[0] < len(payload)
+        received = _receive(peer, len(payload))
+        assert received[:1024] == payload[:1024]
+        transport.close()
+        while len(received) < len(payload):
+            loop.run_until_complete(asyncio.sleep(0))
+            received += _receive(peer, len(payload) - len(received))
+        assert received == payload
+        loop.run_until_complete(protocol.lost)
+
+
+def test_a_write_while_the_loop_is_not_running_is_sent_at_once(loop):
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        transport.write(b"no loop needed")
+        assert _receive(peer, 14) == b"no loop needed"
+        transport.close()
+        loop.run_until_complete(protocol.lost)
+
+
+def test_what_was_written_before_an_abort_still_reaches_the_peer(loop):
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        def answer_and_abort():
+            transport.write(b"last words")
+            transport.abort()
+
+        loop.call_soon(answer_and_abort)
+        assert loop.run_until_complete(protocol.lost) is None
+        assert _receive(peer, 64) == b"last words"
+
+
+def test_close_after_writes_sends_everything_then_loses_the_connection(loop):
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        payload = os.urandom(3 << 20)
+
+        def write_and_close():
+            for start in range(0, len(payload), 100_000):
+                transport.write(payload[start:start + 100_000])
+            transport.close()
+
+        loop.call_soon(write_and_close)
+
+        async def drain_peer():
+            received = bytearray()
+            peer.setblocking(False)
+            while chunk := await loop.sock_recv(peer, 1 << 16):
+                received += chunk
+            return bytes(received)
+
+        received = loop.run_until_complete(drain_peer())
+        assert loop.run_until_complete(protocol.lost) is None
+        assert received == payload
+
+
+def test_write_eof_after_a_write_in_the_same_callback_keeps_the_write(loop):
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        def write_then_eof():
+            transport.write(b"all of it")
+            transport.write_eof()
+
+        loop.call_soon(write_then_eof)
+        run_once(loop)
+        assert _receive(peer, 64) == b"all of it"
+        assert peer.recv(1) == b""  # then EOF
+        transport.close()
+        loop.run_until_complete(protocol.lost)
+
+
+def test_a_socket_closed_under_the_transport_fails_its_next_write_with_ebadf(loop):
+    ours, peer = socket.socketpair()
+    with peer:
+        transport, protocol = loop.run_until_complete(
+            loop.connect_accepted_socket(_Peer, ours))
+        # The loop still watches the fd: take it out of the kernel's hands
+        # the way user code would, by closing the socket object.
+        loop.call_soon(ours.close)
+        run_once(loop)
+        loop.call_soon(transport.write, b"into a closed fd")
+        lost_with = loop.run_until_complete(protocol.lost)
+        assert isinstance(lost_with, OSError)
+        assert lost_with.errno == errno.EBADF
+        assert transport.is_closing()
+
+
+def test_a_server_out_of_fds_reports_it_and_accepts_once_fds_are_free(loop):
+    reports = []
+    loop.set_exception_handler(lambda loop, context: reports.append(context))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    async def main():
+        accepted = loop.create_future()
+
+        class Accepted(asyncio.Protocol):
+            def connection_made(self, transport):
+                accepted.set_result(transport)
+
+        server = await loop.create_server(Accepted, "127.0.0.1", 0)
+        async with server:
+            client = socket.socket()
+            client.setblocking(False)
+            fillers = []
+            try:
+                # Use up every fd number below a lowered limit, so that
+                # accept() fails with EMFILE.
+                resource.setrlimit(resource.RLIMIT_NOFILE,
+                                   (max(fd_count() + 16, 64), hard))
+                try:
+                    while True:
+                        fillers.append(os.open(os.devnull, os.O_RDONLY))
+                except OSError as exc:
+                    assert exc.errno == errno.EMFILE
+                await loop.sock_connect(client, server.sockets[0].getsockname())
+                while not reports:
+                    await asyncio.sleep(0)
+            finally:
+                for fd in fillers:
+                    os.close(fd)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            # asyncio retries a second later: move the loop's clock on.
+            real_time = loop.time
+            loop.time = lambda: real_time() + 2.0
+            transport = await asyncio.wait_for(accepted, 10)
+            del loop.time
+            transport.close()
+            client.close()
+            return reports
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert reports[0]["message"] == "socket.accept() out of system resource"
+    assert reports[0]["exception"].errno == errno.EMFILE
+
+
+def fd_count():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_sendfile_of_a_file_without_fd_falls_back_to_writes(loop):
+    # io.BytesIO has no fileno(): no zero-copy path, so loop.sendfile goes
+    # through asyncio's fallback, which drives the transport's flow control.
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        payload = os.urandom(1 << 20)
+
+        async def send_and_drain():
+            peer.setblocking(False)
+            receiving = asyncio.ensure_future(_sock_receive(loop, peer, len(payload)))
+            sent = await loop.sendfile(transport, io.BytesIO(payload))
+            return sent, await receiving
+
+        sent, received = loop.run_until_complete(send_and_drain())
+        assert sent == len(payload)
+        assert received == payload
+        transport.close()
+        loop.run_until_complete(protocol.lost)
+
+
+async def _sock_receive(loop, sock, size):
+    data = bytearray()
+    while len(data) < size:
+        chunk = await loop.sock_recv(sock, size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
