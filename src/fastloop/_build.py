@@ -24,7 +24,7 @@ import sys
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # The modules CMakeLists.txt compiles. Keep the two lists in step.
-HOT_MODULES = ("_handles", "_timers", "_poller", "_scheduler", "_stream_core")
+HOT_MODULES = ("_handles", "_timers", "_poller", "_scheduler", "_stream_core", "_socket_ops")
 
 PURE_TWIN_NAME = "_fastloop_pure"
 

@@ -5,11 +5,23 @@ first tries the non-blocking call; only when the kernel would block does it
 watch the socket's fd and finish from a reader or writer callback. When the
 awaiting task is cancelled the fd is unwatched and the socket stays usable.
 As on asyncio, only debug mode refuses a blocking socket.
+
+The module is compiled: a sock_recv/sock_sendall loop runs per packet. The
+calls that would block return a marker instead of raising BlockingIOError
+(``_stream_core.recv_bytes`` and friends), and the fd is unwatched in the
+waiting coroutine's ``finally`` rather than from a done callback, which
+saves a scheduled callback per wait.
 """
 
-import functools
+try:
+    import cython
+except ImportError:
+    from . import _cython_shim as cython
+
 import socket
 from operator import methodcaller
+
+from ._stream_core import recv_bytes, recv_into, send_some
 
 try:
     import ssl
@@ -44,6 +56,36 @@ def _retry_when_ready(future, operation, sock):
         future.set_result(result)
 
 
+def _recv_when_ready(future, sock, size):
+    """Reader callback of sock_recv: ``sock.recv(size)`` once data is there."""
+    if future.done():
+        return
+    try:
+        data = recv_bytes(sock, size)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        future.set_exception(exc)
+        return
+    if data is not None:
+        future.set_result(data)
+
+
+def _recv_into_when_ready(future, sock, buffer):
+    """Reader callback of sock_recv_into."""
+    if future.done():
+        return
+    try:
+        count = recv_into(sock, buffer)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        future.set_exception(exc)
+        return
+    if count >= 0:
+        future.set_result(count)
+
+
 def _connected(address):
     """The operation a connecting socket's writer callback tries: done once
     the kernel reports the connection's outcome (SO_ERROR) as success."""
@@ -65,14 +107,6 @@ def _accept(sock):
 class SocketOperations:
     """The sock_* half of Loop; expects _add_reader/_add_writer."""
 
-    def _sock_read_done(self, fd, future, handle=None):
-        if handle is None or not handle.cancelled():
-            self.remove_reader(fd)
-
-    def _sock_write_done(self, fd, future, handle=None):
-        if handle is None or not handle.cancelled():
-            self.remove_writer(fd)
-
     async def _read(self, sock, operation):
         """``operation(sock)`` at once if the socket lets it through, else
         once it is readable."""
@@ -81,32 +115,48 @@ class SocketOperations:
             return operation(sock)
         except (BlockingIOError, InterruptedError):
             pass
-        return await self._when_readable(sock, operation)
+        return await self._when_readable(sock, _retry_when_ready, operation, sock)
 
-    async def _when_readable(self, sock, operation):
-        """``operation(sock)``'s result once ``sock`` lets it through."""
+    async def _when_readable(self, sock, callback, *args):
+        """The future ``callback(future, *args)`` settles, called whenever
+        ``sock`` is readable; the fd is watched until then."""
         future = self.create_future()
         fd = sock.fileno()
         self._ensure_fd_no_transport(fd)
-        handle = self._add_reader(fd, _retry_when_ready, future, operation, sock)
-        future.add_done_callback(functools.partial(self._sock_read_done, fd, handle=handle))
-        return await future
+        handle = self._add_reader(fd, callback, future, *args)
+        try:
+            return await future
+        finally:
+            # Unless a later add_reader() took the fd over.
+            if not handle._cancelled:
+                self._remove_reader(fd)
 
     async def _when_writable(self, sock, callback, *args):
         future = self.create_future()
         fd = sock.fileno()
         self._ensure_fd_no_transport(fd)
         handle = self._add_writer(fd, callback, future, *args)
-        future.add_done_callback(functools.partial(self._sock_write_done, fd, handle=handle))
-        return await future
+        try:
+            return await future
+        finally:
+            if not handle._cancelled:
+                self._remove_writer(fd)
 
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from ``sock``."""
-        return await self._read(sock, methodcaller("recv", n))
+        _check_socket(self, sock)
+        data = recv_bytes(sock, n)
+        if data is not None:
+            return data
+        return await self._when_readable(sock, _recv_when_ready, sock, n)
 
     async def sock_recv_into(self, sock, buf):
         """Receive into the writable buffer ``buf``; return the byte count."""
-        return await self._read(sock, methodcaller("recv_into", buf))
+        _check_socket(self, sock)
+        count = recv_into(sock, buf)
+        if count >= 0:
+            return count
+        return await self._when_readable(sock, _recv_into_when_ready, sock, buf)
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to ``bufsize`` bytes: (data, address)."""
@@ -119,10 +169,7 @@ class SocketOperations:
     async def sock_sendall(self, sock, data):
         """Send all of ``data``; on error there is no telling how much went."""
         _check_socket(self, sock)
-        try:
-            sent = sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
+        sent = send_some(sock, data)
         # Counted in bytes, whatever the item size of a memoryview.
         view = memoryview(data).cast("B")
         if sent == len(view):
@@ -135,9 +182,7 @@ class SocketOperations:
             return
         start = position[0]
         try:
-            sent = sock.send(view[start:])
-        except (BlockingIOError, InterruptedError):
-            return
+            sent = send_some(sock, view[start:])
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:

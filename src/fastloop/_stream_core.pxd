@@ -1,5 +1,6 @@
 cimport cython
-from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport EAGAIN, EBADF, EINTR, errno
 from libc.string cimport memset
@@ -34,6 +35,15 @@ cdef Py_ssize_t _MAX_IOVECS
 cdef char _read_buffer[262144]
 cdef iovec _vectors[64]
 
+cdef object _os_error(int code)
+cdef int _fileno(object sock) except -1
+@cython.locals(fd=int, count=Py_ssize_t, code=int)
+cpdef object recv_bytes(object sock, Py_ssize_t size)
+@cython.locals(fd=int, view=Py_buffer, count=Py_ssize_t, code=int)
+cpdef Py_ssize_t recv_into(object sock, object buffer) except? -2
+@cython.locals(fd=int, view=Py_buffer, count=Py_ssize_t, code=int)
+cpdef Py_ssize_t send_some(object sock, object data) except -1
+
 
 cdef class StreamCore(BatchedWriter):
     cdef readonly Scheduler _loop
@@ -65,12 +75,6 @@ cdef class StreamCore(BatchedWriter):
     @cython.locals(count=Py_ssize_t)
     cdef _read_into_protocol_buffer(self)
     cdef _on_eof(self)
-    @cython.locals(fd=int)
-    cdef int _fileno(self) except -1
-    @cython.locals(fd=int, count=Py_ssize_t, code=int)
-    cdef _recv(self)
-    @cython.locals(fd=int, view=Py_buffer, count=Py_ssize_t, code=int)
-    cdef Py_ssize_t _recv_into(self, buffer) except? -2
 
     cdef bint _writes_lost(self) except -1
     cdef _append(self, bytes data)

@@ -59,6 +59,95 @@ def _os_error(code):
     return OSError(code, os.strerror(code))
 
 
+# The system calls, with the socket methods' semantics for a non-blocking
+# socket but without an exception when the call would block. Compiled, a
+# plain socket.socket is read and written through its fd directly; anything
+# else (a subclass, a stand-in) through its own methods, as asyncio calls them.
+
+def _fileno(sock):
+    """The socket's fd, read per call: a socket closed under the loop then
+    fails with EBADF, as its methods do, instead of touching whatever file
+    reuses the number. (Compiled build only: EBADF is cimported.)"""
+    fd = sock.fileno()
+    if fd < 0:
+        raise _os_error(EBADF)
+    return fd
+
+
+def recv_bytes(sock, size):
+    """``sock.recv(size)``: the bytes read (empty at EOF), or None when
+    nothing is ready."""
+    if cython.compiled and type(sock) is socket.socket and 0 <= size <= MAX_READ:
+        fd = _fileno(sock)
+        while True:
+            count = recv(fd, _read_buffer, size, 0)
+            if count >= 0:
+                return PyBytes_FromStringAndSize(_read_buffer, count)
+            code = errno
+            if code == EINTR:
+                PyErr_CheckSignals()
+                continue
+            if code == EAGAIN or code == EWOULDBLOCK:
+                return None
+            raise _os_error(code)
+    try:
+        return sock.recv(size)
+    except (BlockingIOError, InterruptedError):
+        return None
+
+
+def recv_into(sock, buffer):
+    """``sock.recv_into(buffer)``: the byte count (0 at EOF), or -1 when
+    nothing is ready."""
+    if cython.compiled and type(sock) is socket.socket:
+        fd = _fileno(sock)
+        PyObject_GetBuffer(buffer, cython.address(view), PyBUF_WRITABLE)
+        try:
+            while True:
+                count = recv(fd, view.buf, view.len, 0)
+                if count >= 0:
+                    return count
+                code = errno
+                if code == EINTR:
+                    PyErr_CheckSignals()
+                    continue
+                if code == EAGAIN or code == EWOULDBLOCK:
+                    return -1
+                raise _os_error(code)
+        finally:
+            PyBuffer_Release(cython.address(view))
+    try:
+        return sock.recv_into(buffer)
+    except (BlockingIOError, InterruptedError):
+        return -1
+
+
+def send_some(sock, data):
+    """``sock.send(data)``: the byte count sent, 0 when the kernel takes
+    nothing now."""
+    if cython.compiled and type(sock) is socket.socket:
+        fd = _fileno(sock)
+        PyObject_GetBuffer(data, cython.address(view), PyBUF_SIMPLE)
+        try:
+            while True:
+                count = send(fd, view.buf, view.len, MSG_NOSIGNAL)
+                if count >= 0:
+                    return count
+                code = errno
+                if code == EINTR:
+                    PyErr_CheckSignals()
+                    continue
+                if code == EAGAIN or code == EWOULDBLOCK:
+                    return 0
+                raise _os_error(code)
+        finally:
+            PyBuffer_Release(cython.address(view))
+    try:
+        return sock.send(data)
+    except (BlockingIOError, InterruptedError):
+        return 0
+
+
 class StreamCore(BatchedWriter):
     """A connected stream socket's per-packet state and paths.
 
@@ -196,7 +285,7 @@ class StreamCore(BatchedWriter):
 
     def _read_and_deliver(self):
         try:
-            data = self._recv()
+            data = recv_bytes(self._sock, MAX_READ)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -225,7 +314,7 @@ class StreamCore(BatchedWriter):
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
             return
         try:
-            count = self._recv_into(buffer)
+            count = recv_into(self._sock, buffer)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -258,57 +347,6 @@ class StreamCore(BatchedWriter):
             self._loop._remove_reader(self._sock_fd)
         else:
             self.close()
-
-    def _fileno(self):
-        """The socket's fd, read per call: a socket closed under the
-        transport then fails with EBADF, as on asyncio, instead of touching
-        whatever file reuses its number."""
-        fd = self._sock.fileno()
-        if fd < 0:
-            raise _os_error(EBADF)
-        return fd
-
-    def _recv(self):
-        """Bytes read (empty at EOF), or None when nothing is ready."""
-        if cython.compiled:
-            fd = self._fileno()
-            while True:
-                count = recv(fd, _read_buffer, MAX_READ, 0)
-                if count >= 0:
-                    return PyBytes_FromStringAndSize(_read_buffer, count)
-                code = errno
-                if code == EINTR:
-                    continue
-                if code == EAGAIN or code == EWOULDBLOCK:
-                    return None
-                raise _os_error(code)
-        try:
-            return self._sock.recv(MAX_READ)
-        except (BlockingIOError, InterruptedError):
-            return None
-
-    def _recv_into(self, buffer):
-        """Bytes read into ``buffer`` (0 at EOF), or -1 when nothing is ready."""
-        if cython.compiled:
-            fd = self._fileno()
-            PyObject_GetBuffer(buffer, cython.address(view), PyBUF_WRITABLE)
-            try:
-                while True:
-                    count = recv(fd, view.buf, view.len, 0)
-                    if count >= 0:
-                        return count
-                    code = errno
-                    if code == EINTR:
-                        continue
-                    if code == EAGAIN or code == EWOULDBLOCK:
-                        return -1
-                    raise _os_error(code)
-            finally:
-                PyBuffer_Release(cython.address(view))
-        try:
-            return self._sock.recv_into(buffer)
-        except (BlockingIOError, InterruptedError):
-            return -1
 
     # -- writing --------------------------------------------------------------
 
@@ -416,8 +454,8 @@ class StreamCore(BatchedWriter):
 
     def _send(self):
         """Bytes of the buffer the kernel took (0 if it would block)."""
-        if cython.compiled:
-            fd = self._fileno()
+        if cython.compiled and type(self._sock) is socket.socket:
+            fd = _fileno(self._sock)
             buffer = self._buffer
             count = min(len(buffer), _MAX_IOVECS)
             # Module-level vectors: nothing runs between filling and sending.
@@ -440,6 +478,7 @@ class StreamCore(BatchedWriter):
                     return sent
                 code = errno
                 if code == EINTR:
+                    PyErr_CheckSignals()
                     continue
                 if code == EAGAIN or code == EWOULDBLOCK:
                     return 0
