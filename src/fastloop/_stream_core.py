@@ -454,6 +454,8 @@ class StreamCore(BatchedWriter):
 
     def _send(self):
         """Bytes of the buffer the kernel took (0 if it would block)."""
+        if not self._buffer:
+            return 0
         if cython.compiled and type(self._sock) is socket.socket:
             fd = _fileno(self._sock)
             buffer = self._buffer
