@@ -13,6 +13,13 @@ _RLOOP_LEAKED_SOCKETS = pytest.mark.filterwarnings(
     r"ignore:Exception ignored in. <socket\.socket:pytest.PytestUnraisableExceptionWarning")
 
 
+def pytest_configure(config):
+    # Registered here: the project's pytest settings run with --strict-markers.
+    config.addinivalue_line(
+        "markers", "echo: checks of the echo benchmark (echo/): start server "
+                   "processes, need a C compiler")
+
+
 def _param(kind):
     marks = [_RLOOP_LEAKED_SOCKETS] if kind.name == "rloop" else []
     return pytest.param(kind, id=kind.name, marks=marks)

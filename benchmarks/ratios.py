@@ -210,7 +210,12 @@ def _sources_newer_than_build(fastloop):
     return newer
 
 
-def _describe_machine(loop_names):
+def describe_machine(loop_names):
+    """The header lines of a results table: Python, CPUs, the fastloop build and
+    where it came from, the versions of the other loops in ``loop_names``.
+
+    Public because the echo benchmark's servers (echo/server.py) report it too.
+    """
     cpus = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
     cpu_text = f"{cpus} CPUs" if usable == cpus else f"{cpus} CPUs ({usable} usable)"
@@ -255,7 +260,7 @@ def main(argv=None):
               file=sys.stderr, flush=True)
         results.append((workload, times, failures))
 
-    print("\n".join(_describe_machine(factories)))
+    print("\n".join(describe_machine(factories)))
     print(f"Speed relative to stock asyncio (×2.00: twice as fast), median of "
           f"{args.rounds} interleaved rounds, (lowest–highest round).")
     print()
