@@ -271,3 +271,127 @@ async def _sock_receive(loop, sock, size):
             break
         data += chunk
     return bytes(data)
+
+
+# -- found by review: the batch must not change what asyncio users observe --
+
+def test_close_after_a_write_loses_the_connection_after_the_callbacks_it_woke(loop):
+    # asyncio sent "bye" at once, so close() found the buffer empty and
+    # scheduled connection_lost behind the waiter the callback had woken.
+    order = []
+
+    class Recording(_Peer):
+        def connection_lost(self, exc):
+            order.append("connection_lost")
+            super().connection_lost(exc)
+
+    ours, peer = socket.socketpair()
+    with peer:
+        async def main():
+            transport, protocol = await loop.connect_accepted_socket(Recording, ours)
+            done = loop.create_future()
+
+            async def waiter():
+                await done
+                order.append("waiter resumed")
+
+            waiting = loop.create_task(waiter())
+            await asyncio.sleep(0)
+            done.set_result(None)
+            transport.write(b"bye")
+            transport.close()
+            await waiting
+            await protocol.lost
+
+        loop.run_until_complete(main())
+        assert order == ["waiter resumed", "connection_lost"]
+        assert _receive(peer, 3) == b"bye"
+
+
+def test_a_protocol_raising_in_connection_lost_after_write_and_close_is_reported(loop):
+    reports = []
+    loop.set_exception_handler(lambda loop, context: reports.append(context["exception"]))
+    lost = loop.create_future()
+
+    class Failing(asyncio.Protocol):
+        def connection_made(self, transport):
+            transport.write(b"bye")
+            transport.close()
+
+        def connection_lost(self, exc):
+            lost.set_result(None)
+            raise LookupError("connection_lost failed")
+
+    ours, peer = socket.socketpair()
+    with peer:
+        loop.run_until_complete(loop.connect_accepted_socket(Failing, ours))
+        loop.run_until_complete(lost)
+        run_once(loop)
+        assert _receive(peer, 3) == b"bye"
+    assert [type(exc) for exc in reports] == [LookupError]
+
+
+def test_new_limits_after_a_write_do_not_pause_for_bytes_already_written(loop):
+    events = []
+
+    class Recording(_Peer):
+        def pause_writing(self):
+            events.append("pause")
+
+        def resume_writing(self):
+            events.append("resume")
+
+    ours, peer = socket.socketpair()
+    with peer:
+        transport, protocol = loop.run_until_complete(
+            loop.connect_accepted_socket(Recording, ours))
+
+        def write_then_limit():
+            transport.write(b"hello")
+            transport.set_write_buffer_limits(high=0)
+
+        loop.call_soon(write_then_limit)
+        run_once(loop)
+        assert _receive(peer, 5) == b"hello"
+        assert events == []
+        transport.close()
+        loop.run_until_complete(protocol.lost)
+
+
+def test_sendfile_right_after_a_write_sends_the_write_first(loop, tmp_path):
+    path = tmp_path / "body"
+    path.write_bytes(b"F" * 1000)
+    ours, peer = socket.socketpair()
+    with peer, open(path, "rb") as file:
+        transport, protocol = loop.run_until_complete(
+            loop.connect_accepted_socket(_Peer, ours))
+
+        async def send():
+            transport.write(b"header")
+            await loop.sendfile(transport, file)
+
+        loop.run_until_complete(send())
+        assert _receive(peer, 1006) == b"header" + b"F" * 1000
+        transport.close()
+        loop.run_until_complete(protocol.lost)
+
+
+def test_sock_recv_on_a_socket_with_a_timeout_times_out_as_the_socket_does(loop):
+    # Outside debug mode asyncio calls sock.recv() on such a socket, which
+    # waits for the socket's own timeout: the compiled build must not read
+    # the fd directly (it would never time out).
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        ours.settimeout(0.05)
+        # The socket's error says "timed out"; wait_for's bound says nothing.
+        with pytest.raises(TimeoutError, match="timed out"):
+            loop.run_until_complete(asyncio.wait_for(loop.sock_recv(ours, 10), 10))
+
+
+def test_sock_recv_into_a_read_only_buffer_raises_the_sockets_type_error(loop):
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        ours.setblocking(False)
+        peer.send(b"x")
+        with pytest.raises(TypeError, match="read-write"):
+            loop.run_until_complete(loop.sock_recv_into(ours, b"read-only"))

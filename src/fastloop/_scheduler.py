@@ -366,22 +366,34 @@ class Scheduler:
                 self._flush_batches()
 
     def _flush_batches(self):
-        writers = self._batched_writers
-        done = 0
-        try:
-            # By index: a flush may call the protocol (pause_writing, say),
-            # which may write to another transport and queue it here.
-            while done < len(writers):
-                writer = writers[done]
-                done += 1
-                writer._flush_batch()
-        finally:
-            # A writer left behind by an exception keeps its place (and its
-            # _batch_queued flag) for the next iteration.
-            if cython.compiled:
-                PyList_DelSlice(writers, 0, done, cython.NULL)
-            else:
-                del writers[:done]
+        # Flushes may queue more writers (a protocol called back writes to
+        # another transport) or run a nested iteration that flushes too: the
+        # list is taken whole, and taken again until nothing is queued.
+        while self._batched_writers:
+            writers = self._batched_writers
+            self._batched_writers = []
+            done = 0
+            try:
+                while done < len(writers):
+                    writer = writers[done]
+                    done += 1
+                    try:
+                        writer._flush_batch()
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:
+                        # Where asyncio sends at once, inside a callback,
+                        # an error reaches the exception handler; so here.
+                        self.call_exception_handler({
+                            "message": "Exception in a batched write",
+                            "exception": exc,
+                            "writer": writer,
+                        })
+            finally:
+                if done < len(writers):
+                    # Interrupted: the rest keep their places (and their
+                    # _batch_queued flags) for the next iteration.
+                    self._batched_writers[0:0] = writers[done:]
 
     def _dispatch_io(self, fd, mask):
         if fd == self._self_reader_fd:

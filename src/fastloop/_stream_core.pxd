@@ -1,6 +1,5 @@
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.exc cimport PyErr_CheckSignals
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.errno cimport EAGAIN, EBADF, EINTR, errno
 from libc.string cimport memset
@@ -22,6 +21,7 @@ cdef extern from "_socket_compat.h" nogil:
         int msg_flags
 
     int MSG_NOSIGNAL
+    int MSG_DONTWAIT
     int EWOULDBLOCK
 
     ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -37,11 +37,13 @@ cdef iovec _vectors[64]
 
 cdef object _os_error(int code)
 cdef int _fileno(object sock) except -1
-@cython.locals(fd=int, count=Py_ssize_t, code=int)
+cdef bint _direct(object sock) except -1
+@cython.locals(count=Py_ssize_t, code=int)
 cpdef object recv_bytes(object sock, Py_ssize_t size)
-@cython.locals(fd=int, view=Py_buffer, count=Py_ssize_t, code=int)
+@cython.locals(view=Py_buffer, count=Py_ssize_t, code=int)
 cpdef Py_ssize_t recv_into(object sock, object buffer) except? -2
-@cython.locals(fd=int, view=Py_buffer, count=Py_ssize_t, code=int)
+cdef bint _get_writable_buffer(object buffer, Py_buffer *view) except -1
+@cython.locals(view=Py_buffer, count=Py_ssize_t, code=int)
 cpdef Py_ssize_t send_some(object sock, object data) except -1
 
 
@@ -79,6 +81,8 @@ cdef class StreamCore(BatchedWriter):
     cdef bint _writes_lost(self) except -1
     cdef _append(self, bytes data)
     cdef _send_soon(self)
+    cdef _send_batch_now(self)
+    cdef _settle_empty_waiter(self, exc)
     cdef _flush_batch(self)
     cdef _send_buffer(self)
     cdef _send_once_quietly(self)

@@ -61,8 +61,11 @@ def _os_error(code):
 
 # The system calls, with the socket methods' semantics for a non-blocking
 # socket but without an exception when the call would block. Compiled, a
-# plain socket.socket is read and written through its fd directly; anything
-# else (a subclass, a stand-in) through its own methods, as asyncio calls them.
+# plain non-blocking socket.socket is read and written through its fd
+# directly (MSG_DONTWAIT: never blocking with the GIL held); anything else (a
+# subclass, a stand-in, a blocking socket or one with a timeout) through its
+# own methods, as asyncio calls them. EINTR counts as "nothing now", as
+# asyncio treats InterruptedError: the loop's poll runs the signal handlers.
 
 def _fileno(sock):
     """The socket's fd, read per call: a socket closed under the loop then
@@ -74,22 +77,22 @@ def _fileno(sock):
     return fd
 
 
+def _direct(sock):
+    """Whether the compiled build may call the kernel on ``sock``'s fd."""
+    return type(sock) is socket.socket and sock.gettimeout() == 0.0
+
+
 def recv_bytes(sock, size):
     """``sock.recv(size)``: the bytes read (empty at EOF), or None when
     nothing is ready."""
-    if cython.compiled and type(sock) is socket.socket and 0 <= size <= MAX_READ:
-        fd = _fileno(sock)
-        while True:
-            count = recv(fd, _read_buffer, size, 0)
-            if count >= 0:
-                return PyBytes_FromStringAndSize(_read_buffer, count)
-            code = errno
-            if code == EINTR:
-                PyErr_CheckSignals()
-                continue
-            if code == EAGAIN or code == EWOULDBLOCK:
-                return None
-            raise _os_error(code)
+    if cython.compiled and 0 <= size <= MAX_READ and _direct(sock):
+        count = recv(_fileno(sock), _read_buffer, size, MSG_DONTWAIT)
+        if count >= 0:
+            return PyBytes_FromStringAndSize(_read_buffer, count)
+        code = errno
+        if code == EAGAIN or code == EWOULDBLOCK or code == EINTR:
+            return None
+        raise _os_error(code)
     try:
         return sock.recv(size)
     except (BlockingIOError, InterruptedError):
@@ -99,21 +102,15 @@ def recv_bytes(sock, size):
 def recv_into(sock, buffer):
     """``sock.recv_into(buffer)``: the byte count (0 at EOF), or -1 when
     nothing is ready."""
-    if cython.compiled and type(sock) is socket.socket:
-        fd = _fileno(sock)
-        PyObject_GetBuffer(buffer, cython.address(view), PyBUF_WRITABLE)
+    if cython.compiled and _direct(sock) and _get_writable_buffer(buffer, cython.address(view)):
         try:
-            while True:
-                count = recv(fd, view.buf, view.len, 0)
-                if count >= 0:
-                    return count
-                code = errno
-                if code == EINTR:
-                    PyErr_CheckSignals()
-                    continue
-                if code == EAGAIN or code == EWOULDBLOCK:
-                    return -1
-                raise _os_error(code)
+            count = recv(_fileno(sock), view.buf, view.len, MSG_DONTWAIT)
+            if count >= 0:
+                return count
+            code = errno
+            if code == EAGAIN or code == EWOULDBLOCK or code == EINTR:
+                return -1
+            raise _os_error(code)
         finally:
             PyBuffer_Release(cython.address(view))
     try:
@@ -122,24 +119,30 @@ def recv_into(sock, buffer):
         return -1
 
 
+def _get_writable_buffer(buffer, view):
+    """Fill ``view`` with ``buffer``'s writable memory; False (and nothing
+    to release) if it has none: the socket method then raises asyncio's
+    error for it."""
+    try:
+        PyObject_GetBuffer(buffer, view, PyBUF_WRITABLE)
+    except (TypeError, BufferError):
+        return False
+    return True
+
+
 def send_some(sock, data):
     """``sock.send(data)``: the byte count sent, 0 when the kernel takes
     nothing now."""
-    if cython.compiled and type(sock) is socket.socket:
-        fd = _fileno(sock)
+    if cython.compiled and _direct(sock):
         PyObject_GetBuffer(data, cython.address(view), PyBUF_SIMPLE)
         try:
-            while True:
-                count = send(fd, view.buf, view.len, MSG_NOSIGNAL)
-                if count >= 0:
-                    return count
-                code = errno
-                if code == EINTR:
-                    PyErr_CheckSignals()
-                    continue
-                if code == EAGAIN or code == EWOULDBLOCK:
-                    return 0
-                raise _os_error(code)
+            count = send(_fileno(sock), view.buf, view.len, MSG_NOSIGNAL | MSG_DONTWAIT)
+            if count >= 0:
+                return count
+            code = errno
+            if code == EAGAIN or code == EWOULDBLOCK or code == EINTR:
+                return 0
+            raise _os_error(code)
         finally:
             PyBuffer_Release(cython.address(view))
     try:
@@ -156,6 +159,9 @@ class StreamCore(BatchedWriter):
     """
 
     def __init__(self, loop, transport, sock, protocol):
+        if loop is None:
+            # Compiled, every method would read the loop's C fields.
+            raise TypeError("StreamCore needs a loop")
         BatchedWriter.__init__(self)
         self._loop = loop
         self._transport = transport
@@ -219,6 +225,7 @@ class StreamCore(BatchedWriter):
     def close(self):
         if self._closing:
             return
+        self._send_batch_now()
         self._closing = True
         self._loop._remove_reader(self._sock_fd)
         if not self._buffer:
@@ -268,9 +275,8 @@ class StreamCore(BatchedWriter):
             self._sock.close()
             self._sock = None
             self._protocol = None
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_exception(ConnectionError("Connection is closed by peer"))
             self._transport._connection_lost()
+            self._settle_empty_waiter(ConnectionError("Connection is closed by peer"))
 
     # -- reading --------------------------------------------------------------
 
@@ -408,6 +414,13 @@ class StreamCore(BatchedWriter):
             self._batch_queued = True
             self._loop._batched_writers.append(self)
 
+    def _send_batch_now(self):
+        """Send the queued batch before a change asyncio would have made
+        after those bytes had gone out (a close, an EOF, new limits, a
+        sendfile), so that everything that follows happens as on asyncio."""
+        if self._batch_queued and self._buffer and not self._writing and not self._conn_lost:
+            self._send_buffer()
+
     def _flush_batch(self):
         self._batch_queued = False
         if self._buffer and not self._writing and not self._conn_lost:
@@ -429,16 +442,14 @@ class StreamCore(BatchedWriter):
             self._stop_writing()
             self._clear_buffer()
             self._fatal_error(exc, "Fatal write error on socket transport")
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_exception(exc)
+            self._settle_empty_waiter(exc)
             return
         self._maybe_resume_protocol()  # may write more
         if self._buffer:
             self._start_writing()
             return
         self._stop_writing()
-        if self._empty_waiter is not None:
-            self._empty_waiter.set_result(None)
+        self._settle_empty_waiter(None)
         if self._closing:
             # Counted, so a later abort() does not lose it twice.
             self._conn_lost += 1
@@ -456,7 +467,7 @@ class StreamCore(BatchedWriter):
         """Bytes of the buffer the kernel took (0 if it would block)."""
         if not self._buffer:
             return 0
-        if cython.compiled and type(self._sock) is socket.socket:
+        if cython.compiled and _direct(self._sock):
             fd = _fileno(self._sock)
             buffer = self._buffer
             count = min(len(buffer), _MAX_IOVECS)
@@ -468,23 +479,20 @@ class StreamCore(BatchedWriter):
             data = buffer[0]
             _vectors[0].iov_base = PyBytes_AS_STRING(data) + self._buffer_offset
             _vectors[0].iov_len = PyBytes_GET_SIZE(data) - self._buffer_offset
-            while True:
-                if count == 1:
-                    sent = send(fd, _vectors[0].iov_base, _vectors[0].iov_len, MSG_NOSIGNAL)
-                else:
-                    memset(cython.address(message), 0, cython.sizeof(message))
-                    message.msg_iov = _vectors
-                    message.msg_iovlen = count
-                    sent = sendmsg(fd, cython.address(message), MSG_NOSIGNAL)
-                if sent >= 0:
-                    return sent
-                code = errno
-                if code == EINTR:
-                    PyErr_CheckSignals()
-                    continue
-                if code == EAGAIN or code == EWOULDBLOCK:
-                    return 0
-                raise _os_error(code)
+            if count == 1:
+                sent = send(fd, _vectors[0].iov_base, _vectors[0].iov_len,
+                            MSG_NOSIGNAL | MSG_DONTWAIT)
+            else:
+                memset(cython.address(message), 0, cython.sizeof(message))
+                message.msg_iov = _vectors
+                message.msg_iovlen = count
+                sent = sendmsg(fd, cython.address(message), MSG_NOSIGNAL | MSG_DONTWAIT)
+            if sent >= 0:
+                return sent
+            code = errno
+            if code == EAGAIN or code == EWOULDBLOCK or code == EINTR:
+                return 0
+            raise _os_error(code)
         buffer = self._buffer
         try:
             if len(buffer) == 1 or not _HAS_SENDMSG:
@@ -527,6 +535,7 @@ class StreamCore(BatchedWriter):
     def write_eof(self):
         if self._closing or self._eof:
             return
+        self._send_batch_now()
         self._eof = True
         if not self._buffer:
             self._sock.shutdown(socket.SHUT_WR)
@@ -542,6 +551,7 @@ class StreamCore(BatchedWriter):
 
     def set_write_buffer_limits(self, high=None, low=None):
         self._set_write_buffer_limits(high, low)
+        self._send_batch_now()
         self._maybe_pause_protocol()
 
     def _set_write_buffer_limits(self, high=None, low=None):
@@ -592,6 +602,7 @@ class StreamCore(BatchedWriter):
     def make_empty_waiter(self):
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
+        self._send_batch_now()
         self._empty_waiter = self._loop.create_future()
         if not self._buffer:
             self._empty_waiter.set_result(None)
@@ -599,4 +610,15 @@ class StreamCore(BatchedWriter):
 
     def reset_empty_waiter(self):
         self._empty_waiter = None
+
+    def _settle_empty_waiter(self, exc):
+        """Tell a waiting sendfile the buffer is empty (or why it never will
+        be), unless it stopped waiting (cancelled) already."""
+        waiter = self._empty_waiter
+        if waiter is None or waiter.done():
+            return
+        if exc is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(exc)
 
