@@ -4,7 +4,7 @@ of TCP echo servers on each event loop, beside a plain C epoll server.
     PYTHONPATH=src python benchmarks/echo/run.py [--quick] [--rounds N]
         [--duration SECONDS] [--warmup SECONDS] [--loops LOOP ...]
         [--styles STYLE ...] [--sizes BYTES ...] [--connections N]
-        [--python PATH]
+        [--python PATH] [--no-pin]
 
 For every cell (server style, message size, loop) it starts one server
 process (server.py, or the C server), points the C load generator at it
@@ -14,7 +14,8 @@ the CPU time the server process used in that window. Rounds are
 interleaved as in ratios.py: round r runs every (size, style) row once,
 and within a row every server in an order rotated by r, so a burst of
 load from elsewhere hits the servers of a row alike and the ratios, taken
-round by round, stay meaningful on a busy machine.
+round by round, stay meaningful on a busy machine. The client and the
+server run pinned to two different CPUs (see ``_pick_cpus``).
 
 Progress goes to stderr, the tables to stdout. A server that fails (does
 not start, loses or corrupts data, does not exit cleanly) shows "failed"
@@ -24,6 +25,7 @@ in its cell, with the reason under the tables, and the exit status is 1.
 import argparse
 import contextlib
 import json
+import os
 import selectors
 import statistics
 import subprocess
@@ -93,6 +95,8 @@ class Settings:
     duration: float
     connections: int
     python: str
+    client_cpu: int | None  # None: not pinned
+    server_cpu: int | None
 
 
 def _size(text):
@@ -140,6 +144,10 @@ def _parse_args(argv):
         "--connections", type=int, default=10,
         help="concurrent connections, one message in flight on each (default: 10)")
     parser.add_argument(
+        "--no-pin", action="store_true",
+        help="let the scheduler place the client and the server (default: pin them "
+             "to two different CPUs)")
+    parser.add_argument(
         "--python", default=sys.executable,
         help="the interpreter that runs the Python servers (default: this one); "
              "it must find fastloop, e.g. through PYTHONPATH=src")
@@ -156,12 +164,37 @@ def _parse_args(argv):
         parser.error("--connections must be at least 1")
     if args.sizes and min(args.sizes) < 1:
         parser.error("--sizes must be positive")
-    settings = Settings(rounds, warmup, duration, args.connections, args.python)
+    client_cpu, server_cpu = (None, None) if args.no_pin else _pick_cpus()
+    settings = Settings(rounds, warmup, duration, args.connections, args.python,
+                        client_cpu, server_cpu)
     loop_names = [name for name in loops.NAMES
                   if name in set(args.loops or loops.NAMES) | {loops.BASELINE}]
     styles = args.styles or list(server.STYLES)
     sizes = args.sizes or list(DEFAULT_SIZES)
     return settings, loop_names, styles, sizes
+
+
+def _pick_cpus():
+    """The CPUs for the client and for the servers: two different ones.
+
+    Left to itself, the scheduler puts the client and the server on one
+    core in some runs and on two in others, and on a 2-core machine that
+    alone moved a loop's requests/s 3x from one run to the next. Pinned
+    apart, every message crosses between cores, as it does between
+    machines, and a loop measures the same from run to run. With a single
+    usable CPU there is nothing to choose: (None, None), not pinned.
+    """
+    usable = sorted(os.sched_getaffinity(0))
+    if len(usable) < 2:
+        return None, None
+    return usable[0], usable[1]
+
+
+def _pinned_to(cpu):
+    """A preexec_fn that runs the child on ``cpu`` only (None: anywhere)."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
 
 
 # -- one measurement ------------------------------------------------------------
@@ -203,7 +236,7 @@ def _stop(process, stderr):
 
 
 @contextlib.contextmanager
-def _running_server(command):
+def _running_server(command, cpu):
     """Starts a server; yields its pid and port; stops it.
 
     The server stops when its stdin closes, which also happens when this
@@ -211,7 +244,7 @@ def _running_server(command):
     """
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=stderr)
+                                   stderr=stderr, preexec_fn=_pinned_to(cpu))
         try:
             port = _read_port(process, stderr)
             yield process.pid, port
@@ -228,7 +261,8 @@ def _run_client(client, pid, port, size, settings):
                "--drain", str(_DRAIN), "--server-pid", str(pid)]
     timeout = settings.warmup + settings.duration + _DRAIN + _CLIENT_SLACK
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                preexec_fn=_pinned_to(settings.client_cpu))
     except subprocess.TimeoutExpired:
         raise CellFailed(f"the client did not finish within {timeout:g} s") from None
     if result.returncode != 0:
@@ -260,7 +294,7 @@ def _server_command(name, style, settings, c_server):
 
 def _measure(name, row, settings, client, c_server):
     command = _server_command(name, row.style, settings, c_server)
-    with _running_server(command) as (pid, port):
+    with _running_server(command, settings.server_cpu) as (pid, port):
         return _run_client(client, pid, port, row.size, settings)
 
 
@@ -445,6 +479,11 @@ def main(argv=None):
     print(f"{settings.connections} connections, one message in flight on each; per cell "
           f"{settings.warmup:g} s warm-up, then {settings.duration:g} s timed; "
           f"{settings.rounds} interleaved round(s); the run took {_elapsed(elapsed)}.")
+    if settings.client_cpu is None:
+        print("Client and servers not pinned: the scheduler placed them.")
+    else:
+        print(f"Client pinned to CPU {settings.client_cpu}, servers to CPU "
+              f"{settings.server_cpu}.")
     print()
     print("Requests per second (all connections together), median over the rounds; "
           "×: the ratio to stock asyncio, median (lowest–highest round).")
