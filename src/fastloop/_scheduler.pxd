@@ -4,7 +4,7 @@ from libc.errno cimport EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
 
-from ._handles cimport Handle, TimerHandle, new_handle, new_timer
+from ._handles cimport Handle, TimerHandle, new_handle, new_timer, prefetch
 from ._poller cimport Poller
 from ._timers cimport TimerQueue
 
@@ -19,6 +19,8 @@ cdef extern from "Python.h":
     # PyList_SetSlice with a NULL item list deletes the slice.
     int PyList_DelSlice "PyList_SetSlice" (object list, Py_ssize_t low, Py_ssize_t high,
                                           PyObject *itemlist) except -1
+    PyObject *PyList_GET_ITEM(object list, Py_ssize_t index)
+    Py_ssize_t PyList_GET_SIZE(object list)
 
 
 @cython.locals(now=timespec)

@@ -320,6 +320,11 @@ class Scheduler:
                 entry = ready[done]
                 ready[done] = None
                 done += 1
+                if cython.compiled and done < PyList_GET_SIZE(ready):
+                    # Start loading the next handle while this one runs:
+                    # a long queue (timers fired together) is otherwise a
+                    # wait on memory per callback.
+                    prefetch(PyList_GET_ITEM(ready, done))
                 if isinstance(entry, Handle):
                     handle = entry
                     if not handle._cancelled:

@@ -3,7 +3,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 
-from ._handles cimport TimerHandle
+from ._handles cimport TimerHandle, prefetch
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
