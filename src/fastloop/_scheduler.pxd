@@ -53,6 +53,7 @@ cdef class Scheduler:
     cdef _init_core(self)
     @cython.locals(instance_attributes=dict)
     cdef double _now(self) except? -1.0
+    cdef double _deadline_after(self, object delay) except? -1.0
     cdef TimerHandle _schedule_timer(self, double when, object callback, object args,
                                      object context, str method)
     @cython.locals(handle=Handle, handles=list, previous=Handle)

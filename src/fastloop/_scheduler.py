@@ -105,6 +105,15 @@ class Scheduler:
                 return _monotonic()
         return self.time()
 
+    def _deadline_after(self, delay):
+        """loop.time() + delay, as call_later computes it."""
+        if cython.compiled and type(delay) is float:
+            # The common case, without boxing the sum: the same IEEE
+            # addition Python's float + float does.
+            return self._now() + cython.cast(cython.double, delay)
+        # Python arithmetic, so a bad delay fails with asyncio's TypeError.
+        return self._now() + delay
+
     # -- scheduling ----------------------------------------------------------
 
     def call_soon(self, callback, *args, context=None):
@@ -138,10 +147,9 @@ class Scheduler:
         """Arrange for a callback to be called after ``delay`` seconds."""
         if delay is None:
             raise TypeError("delay must not be None")
-        # Python arithmetic, so a bad delay fails with asyncio's TypeError.
-        when = self._now() + delay
         # asyncio's call_later goes through call_at: its checks name call_at.
-        return self._schedule_timer(when, callback, args, context, "call_at")
+        return self._schedule_timer(self._deadline_after(delay), callback, args, context,
+                                    "call_at")
 
     def call_at(self, when, callback, *args, context=None):
         """Like call_later(), but uses an absolute time on loop.time()."""
