@@ -319,6 +319,28 @@ def test_overriding_time_in_a_subclass_fast_forwards_timers(loop):
         fast_forward_loop.close()
 
 
+def test_patching_time_on_the_class_of_a_running_loop_fast_forwards_timers(loop):
+    class PatchedLater(type(loop)):
+        pass
+
+    patched_loop = PatchedLater()
+    try:
+        fired = patched_loop.create_future()
+        patched_loop.call_later(3600, fired.set_result, "fired")
+        real_time = patched_loop.time
+
+        def fast_forward():
+            PatchedLater.time = lambda self: real_time() + 3600
+
+        patched_loop.call_soon(fast_forward)
+        started = time.monotonic()
+
+        assert patched_loop.run_until_complete(fired) == "fired"
+        assert time.monotonic() - started < 5.0
+    finally:
+        patched_loop.close()
+
+
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("delay", [365 * 24 * 3600.0, float("inf")])
 def test_loop_sleeping_until_a_far_timer_still_wakes_for_other_threads(loop, delay):

@@ -28,6 +28,28 @@ cdef double _monotonic()
 
 cdef dict _instance_dict(object obj)
 
+cdef extern from *:
+    """
+    /* Whether type(obj).<name> is ``expected``: a lookup in the type's
+       method cache, without the descriptor call and the reference counting
+       of type(obj).<name> in Python (Cython makes the same lookup where
+       CYTHON_USE_PYTYPE_LOOKUP allows it). -1 with an exception set on error. */
+    static int fastloop_class_attribute_is(PyObject *obj, PyObject *name, PyObject *expected) {
+    #if CYTHON_USE_PYTYPE_LOOKUP
+        return _PyType_Lookup(Py_TYPE(obj), name) == expected;
+    #else
+        PyObject *found = PyObject_GetAttr((PyObject *)Py_TYPE(obj), name);
+        if (found == NULL) {
+            return -1;
+        }
+        Py_DECREF(found);
+        return found == expected;
+    #endif
+    }
+    """
+    bint _class_attribute_is "fastloop_class_attribute_is" (
+        object obj, str name, object expected) except -1
+
 
 cdef class Scheduler:
     cdef dict __dict__

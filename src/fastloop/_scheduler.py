@@ -100,7 +100,7 @@ class Scheduler:
         # clock is read directly unless a patch is found.
         if cython.compiled:
             instance_attributes = _instance_dict(self)
-            if (type(self).time is _SCHEDULER_TIME
+            if (_class_attribute_is(self, "time", _SCHEDULER_TIME)
                     and not (instance_attributes and "time" in instance_attributes)):
                 return _monotonic()
         return self.time()
