@@ -3,6 +3,8 @@
 import asyncio
 import gc
 import sys
+import warnings
+import weakref
 
 import pytest
 
@@ -102,6 +104,23 @@ def test_loop_never_closed_warns_unclosed_event_loop(loop_factory):
     with pytest.warns(ResourceWarning, match="unclosed event loop"):
         del unclosed
         gc.collect()
+
+
+def test_loop_never_closed_with_pending_timers_is_collected(loop_factory):
+    # Each timer refers to its loop and the loop to its timers: a cycle the
+    # garbage collector must see through the timer queue.
+    unclosed = loop_factory()
+    unclosed.call_later(3600, print)
+    unclosed.call_later(3600, unclosed.stop)
+    unclosed.call_later(7200, print).cancel()
+    loop_is_alive = weakref.ref(unclosed)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del unclosed
+        gc.collect()
+
+    assert loop_is_alive() is None
 
 
 def test_closed_loop_repr_says_closed(loop):

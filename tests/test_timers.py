@@ -1,6 +1,8 @@
 """call_later and call_at: deadlines, order, cancellation, the clock."""
 
 import asyncio
+import contextvars
+import gc
 import threading
 import time
 
@@ -206,6 +208,62 @@ def test_cancelled_timers_are_dropped_from_the_queue_once_they_are_most_of_it(lo
     assert not live.cancelled()
 
 
+class SchedulesWhenReleased:
+    """A context variable's value that schedules a timer when it is freed:
+    arbitrary code running while the timer queue releases a timer."""
+
+    def __init__(self, loop, scheduled):
+        self.loop = loop
+        self.scheduled = scheduled
+
+    def __del__(self):
+        try:
+            self.scheduled.append(self.loop.call_at(self.loop.time() + 3600, print))
+        except RuntimeError as exc:
+            # (Its message only: a traceback would keep this object alive.)
+            self.scheduled.append(str(exc))
+
+
+def cancelled_timers_holding_the_only_context(loop, count, scheduled):
+    """Cancel ``count`` far timers, each the last holder of a context whose
+    value schedules a timer when freed."""
+    variable = contextvars.ContextVar("variable")
+    for number in range(count):
+        context = contextvars.copy_context()
+        context.run(variable.set, SchedulesWhenReleased(loop, scheduled))
+        loop.call_at(loop.time() + 3600 + number, print, context=context).cancel()
+
+
+def test_timers_scheduled_while_the_queue_drops_cancelled_ones_are_kept(loop):
+    scheduled = []
+    cancelled_timers_holding_the_only_context(loop, 300, scheduled)
+    live = loop.call_at(loop.time() + 3600, print)
+
+    run_once(loop)
+    gc.collect()
+
+    assert len(scheduled) == 300
+    assert not live.cancelled()
+    fired = []
+    for handle in scheduled:
+        handle.cancel()
+    loop.call_later(0.001, fired.append, "still runs timers")
+    loop.call_later(0.002, loop.stop)
+    loop.run_forever()
+    assert fired == ["still runs timers"]
+
+
+def test_timers_released_by_close_may_try_to_schedule_more(loop):
+    scheduled = []
+    cancelled_timers_holding_the_only_context(loop, 10, scheduled)
+
+    loop.close()
+    gc.collect()
+
+    assert len(scheduled) == 10
+    assert scheduled == ["Event loop is closed"] * 10
+
+
 def test_loop_time_is_the_monotonic_clock(loop):
     before = time.monotonic()
     now = loop.time()
@@ -259,6 +317,28 @@ def test_overriding_time_in_a_subclass_fast_forwards_timers(loop):
         assert time.monotonic() - started < 5.0
     finally:
         fast_forward_loop.close()
+
+
+def test_patching_time_on_the_class_of_a_running_loop_fast_forwards_timers(loop):
+    class PatchedLater(type(loop)):
+        pass
+
+    patched_loop = PatchedLater()
+    try:
+        fired = patched_loop.create_future()
+        patched_loop.call_later(3600, fired.set_result, "fired")
+        real_time = patched_loop.time
+
+        def fast_forward():
+            PatchedLater.time = lambda self: real_time() + 3600
+
+        patched_loop.call_soon(fast_forward)
+        started = time.monotonic()
+
+        assert patched_loop.run_until_complete(fired) == "fired"
+        assert time.monotonic() - started < 5.0
+    finally:
+        patched_loop.close()
 
 
 @pytest.mark.timeout(10)

@@ -4,7 +4,7 @@ from libc.errno cimport EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
 
-from ._handles cimport Handle, TimerHandle, new_handle, new_timer
+from ._handles cimport Handle, TimerHandle, new_handle, new_timer, prefetch
 from ._poller cimport Poller
 from ._timers cimport TimerQueue
 
@@ -19,12 +19,36 @@ cdef extern from "Python.h":
     # PyList_SetSlice with a NULL item list deletes the slice.
     int PyList_DelSlice "PyList_SetSlice" (object list, Py_ssize_t low, Py_ssize_t high,
                                           PyObject *itemlist) except -1
+    PyObject *PyList_GET_ITEM(object list, Py_ssize_t index)
+    Py_ssize_t PyList_GET_SIZE(object list)
 
 
 @cython.locals(now=timespec)
 cdef double _monotonic()
 
 cdef dict _instance_dict(object obj)
+
+cdef extern from *:
+    """
+    /* Whether type(obj).<name> is ``expected``: a lookup in the type's
+       method cache, without the descriptor call and the reference counting
+       of type(obj).<name> in Python (Cython makes the same lookup where
+       CYTHON_USE_PYTYPE_LOOKUP allows it). -1 with an exception set on error. */
+    static int fastloop_class_attribute_is(PyObject *obj, PyObject *name, PyObject *expected) {
+    #if CYTHON_USE_PYTYPE_LOOKUP
+        return _PyType_Lookup(Py_TYPE(obj), name) == expected;
+    #else
+        PyObject *found = PyObject_GetAttr((PyObject *)Py_TYPE(obj), name);
+        if (found == NULL) {
+            return -1;
+        }
+        Py_DECREF(found);
+        return found == expected;
+    #endif
+    }
+    """
+    bint _class_attribute_is "fastloop_class_attribute_is" (
+        object obj, str name, object expected) except -1
 
 
 cdef class BatchedWriter:
@@ -58,6 +82,7 @@ cdef class Scheduler:
     cdef _init_core(self)
     @cython.locals(instance_attributes=dict)
     cdef double _now(self) except? -1.0
+    cdef double _deadline_after(self, object delay) except? -1.0
     cdef TimerHandle _schedule_timer(self, double when, object callback, object args,
                                      object context, str method)
     @cython.locals(handle=Handle, handles=list, previous=Handle)

@@ -118,10 +118,19 @@ class Scheduler:
         # clock is read directly unless a patch is found.
         if cython.compiled:
             instance_attributes = _instance_dict(self)
-            if (type(self).time is _SCHEDULER_TIME
+            if (_class_attribute_is(self, "time", _SCHEDULER_TIME)
                     and not (instance_attributes and "time" in instance_attributes)):
                 return _monotonic()
         return self.time()
+
+    def _deadline_after(self, delay):
+        """loop.time() + delay, as call_later computes it."""
+        if cython.compiled and type(delay) is float:
+            # The common case, without boxing the sum: the same IEEE
+            # addition Python's float + float does.
+            return self._now() + cython.cast(cython.double, delay)
+        # Python arithmetic, so a bad delay fails with asyncio's TypeError.
+        return self._now() + delay
 
     # -- scheduling ----------------------------------------------------------
 
@@ -156,10 +165,9 @@ class Scheduler:
         """Arrange for a callback to be called after ``delay`` seconds."""
         if delay is None:
             raise TypeError("delay must not be None")
-        # Python arithmetic, so a bad delay fails with asyncio's TypeError.
-        when = self._now() + delay
         # asyncio's call_later goes through call_at: its checks name call_at.
-        return self._schedule_timer(when, callback, args, context, "call_at")
+        return self._schedule_timer(self._deadline_after(delay), callback, args, context,
+                                    "call_at")
 
     def call_at(self, when, callback, *args, context=None):
         """Like call_later(), but uses an absolute time on loop.time()."""
@@ -338,6 +346,11 @@ class Scheduler:
                 entry = ready[done]
                 ready[done] = None
                 done += 1
+                if cython.compiled and done < PyList_GET_SIZE(ready):
+                    # Start loading the next handle while this one runs:
+                    # a long queue (timers fired together) is otherwise a
+                    # wait on memory per callback.
+                    prefetch(PyList_GET_ITEM(ready, done))
                 if isinstance(entry, Handle):
                     handle = entry
                     if not handle._cancelled:

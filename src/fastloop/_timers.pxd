@@ -1,35 +1,83 @@
 cimport cython
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 
-from ._handles cimport TimerHandle
+from ._handles cimport TimerHandle, prefetch
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+    # The GC slots of a type, declared here as C has them (cpython.object's
+    # declarations give them exception specifications a slot cannot have).
+    ctypedef int (*visitproc)(PyObject *, void *) noexcept
+    ctypedef int (*traverseproc)(PyObject *, visitproc, void *) noexcept
+    ctypedef int (*inquiry)(PyObject *) noexcept
+    ctypedef struct _TypeGCSlots "PyTypeObject":
+        unsigned long tp_flags
+        traverseproc tp_traverse
+        inquiry tp_clear
+
+ctypedef _TypeGCSlots *_TypeGCSlotsPointer
 
 cdef Py_ssize_t _COMPACT_MIN_SIZE
 cdef double _COMPACT_MIN_CANCELLED_FRACTION
+cdef Py_ssize_t _MIN_CAPACITY
 
-cdef object _entry(TimerHandle timer)
-cdef TimerHandle _timer_of(object entry)
-cdef bint earlier_than(TimerHandle a, TimerHandle b)
+
+# One heap entry: the timer's sort keys, copied beside it.
+cdef struct TimerEntry:
+    double when
+    unsigned long long sequence
+    PyObject *timer  # an owned reference
+
+ctypedef TimerEntry *TimerEntryArray
+
+cdef bint _earlier(TimerEntry a, TimerEntry b) noexcept
 
 
 @cython.final
 cdef class TimerQueue:
-    cdef public list heap
+    cdef TimerEntryArray _entries
+    cdef Py_ssize_t _size
+    cdef Py_ssize_t _capacity
+    # The pure build's heap; compiled, None (see _extend_gc_slots).
+    cdef list heap
     cdef public Py_ssize_t cancelled_count
 
+    @cython.locals(entry=TimerEntry)
     cdef push(self, TimerHandle timer)
     cdef TimerHandle first(self)
-    @cython.locals(top=TimerHandle, last=TimerHandle)
+    @cython.locals(top=TimerHandle)
     cdef TimerHandle pop(self)
     cdef note_cancelled(self, TimerHandle timer)
-
-    @cython.locals(size=Py_ssize_t, index=Py_ssize_t, live=list, timer=TimerHandle)
+    @cython.locals(size=Py_ssize_t, live=list, timer=TimerHandle)
     cdef drop_cancelled(self)
+    @cython.locals(index=Py_ssize_t)
     cdef clear(self)
 
-    cdef _sift_up(self, Py_ssize_t index)
+    @cython.locals(entries=cython.p_void)
+    cdef _resize(self, Py_ssize_t capacity)
+    @cython.locals(capacity=Py_ssize_t, entries=cython.p_void)
+    cdef void _shrink(self) noexcept
+    @cython.locals(entries=TimerEntryArray, size=Py_ssize_t, index=Py_ssize_t)
+    cdef void _release_all(self) noexcept
+    @cython.locals(entries=TimerEntryArray, size=Py_ssize_t, index=Py_ssize_t,
+                   dropped=list, dropped_count=Py_ssize_t, live_count=Py_ssize_t,
+                   timer=TimerHandle)
+    cdef _compact(self)
+    @cython.locals(entries=TimerEntryArray, parent_index=Py_ssize_t)
+    cdef void _sift_up(self, Py_ssize_t start, Py_ssize_t index, TimerEntry entry) noexcept
+    @cython.locals(entries=TimerEntryArray, size=Py_ssize_t, start=Py_ssize_t,
+                   child_index=Py_ssize_t, right_index=Py_ssize_t)
+    cdef void _sift_down(self, Py_ssize_t index, TimerEntry entry) noexcept
 
-    @cython.locals(heap=list, parent_index=Py_ssize_t, timer=TimerHandle, parent=TimerHandle)
-    cdef _sift_up_from(self, Py_ssize_t start, Py_ssize_t index)
 
-    @cython.locals(heap=list, size=Py_ssize_t, start=Py_ssize_t, child_index=Py_ssize_t,
-                   right_index=Py_ssize_t, timer=TimerHandle)
-    cdef _sift_down(self, Py_ssize_t index)
+cdef traverseproc _cython_traverse
+cdef inquiry _cython_clear
+
+@cython.locals(result=int, entries=TimerEntryArray, index=Py_ssize_t)
+cdef int _traverse_timer_queue(PyObject *queue, visitproc visit, void *arg) noexcept
+cdef int _clear_timer_queue(PyObject *queue) noexcept
+@cython.locals(queue_type=_TypeGCSlotsPointer)
+cdef _extend_gc_slots()

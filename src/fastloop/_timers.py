@@ -1,13 +1,16 @@
 # cython: boundscheck=False, wraparound=False
-# (every index the heap code uses is checked against the heap's length)
+# (every index the heap code uses is checked against the heap's size)
 """The timer queue: a binary min-heap of TimerHandles.
 
 Ordered by deadline, then by scheduling order, so timers due at the same
 instant fire first-in first-out (asyncio leaves such ties to heap order; we
-promise FIFO, as libuv does). Compiled, the heap holds the TimerHandles and
-is sifted with typed comparisons; uncompiled, it holds ``(when, sequence,
-timer)`` entries for the C ``heapq`` module to compare: the same order either
-way, and the difference stays in ``_entry``/``_timer_of``.
+promise FIFO, as libuv does). Each heap entry carries its timer's deadline
+and sequence number beside the timer, so the heap compares keys without
+reading the TimerHandles: compiled, a C array of ``TimerEntry`` structs,
+sifted here (reading a TimerHandle per comparison, each somewhere else in
+memory, made the sift a chain of cache misses); uncompiled, a list of
+``(when, sequence, timer)`` tuples for the C ``heapq`` module. The keys are
+the same, so the order is the same.
 
 Cancelled timers stay in the heap until they reach the top or until most of
 the heap is cancelled, then it is rebuilt: the same lazy cancellation and
@@ -28,63 +31,87 @@ from ._handles import TimerHandle
 _COMPACT_MIN_SIZE = 100
 _COMPACT_MIN_CANCELLED_FRACTION = 0.5
 
-
-def _entry(timer):
-    """What the heap stores for ``timer``."""
-    if cython.compiled:
-        return timer
-    return (timer._when, timer._sequence, timer)
+# Compiled: the entry array's first allocation, and the least it shrinks to.
+_MIN_CAPACITY = 64
 
 
-def _timer_of(entry):
-    if cython.compiled:
-        return entry
-    return entry[2]
-
-
-def earlier_than(a, b):
-    """Heap order with typed fields, for the compiled sift: deadline, then
-    scheduling order (the order the pure heap's tuples compare in)."""
-    if a._when != b._when:
-        return a._when < b._when
-    return a._sequence < b._sequence
+def _earlier(a, b):
+    """Heap order of two compiled entries: deadline, then scheduling order
+    (the order the pure heap's tuples compare in)."""
+    if a.when != b.when:
+        return a.when < b.when
+    return a.sequence < b.sequence
 
 
 class TimerQueue:
+    def __cinit__(self):
+        # Compiled: the entries own a reference to their timers (see
+        # _release_all and the GC hooks at the end of this module).
+        self._entries = cython.NULL
+        self._size = 0
+        self._capacity = 0
+
     def __init__(self):
-        self.heap = []
+        if not cython.compiled:
+            self.heap = []
         self.cancelled_count = 0
 
+    def __dealloc__(self):
+        self._release_all()
+
     def __len__(self):
+        if cython.compiled:
+            return self._size
         return len(self.heap)
 
     def push(self, timer):
-        heap = self.heap
         if cython.compiled:
-            heap.append(timer)
-            self._sift_up(len(heap) - 1)
+            if self._size == self._capacity:
+                self._resize(max(_MIN_CAPACITY, 2 * self._capacity))
+            entry.when = timer._when
+            entry.sequence = timer._sequence
+            # The entry's own reference, released when the timer leaves the heap.
+            Py_INCREF(timer)
+            entry.timer = cython.cast(cython.pointer(PyObject), timer)
+            self._size += 1
+            self._sift_up(0, self._size - 1, entry)
         else:
-            heapq.heappush(heap, _entry(timer))
+            heapq.heappush(self.heap, (timer._when, timer._sequence, timer))
         timer._scheduled = True
 
     def first(self):
         """The earliest timer, cancelled or not; None when empty."""
+        if cython.compiled:
+            if self._size:
+                return cython.cast(TimerHandle, self._entries[0].timer)
+            return None
         if self.heap:
-            return _timer_of(self.heap[0])
+            return self.heap[0][2]
         return None
 
     def pop(self):
-        heap = self.heap
+        """Remove the earliest timer and return it."""
         if cython.compiled:
-            last = heap.pop()
-            if heap:
-                top = heap[0]
-                heap[0] = last
-                self._sift_down(0)
-            else:
-                top = last
+            if not self._size:
+                raise IndexError("pop from an empty timer queue")
+            top = cython.cast(TimerHandle, self._entries[0].timer)
+            # ``top`` holds a reference of its own now: the entry's goes.
+            Py_DECREF(top)
+            self._size -= 1
+            if self._size > 2:
+                # The next timer to pop is one of the top's children: start
+                # loading both while the heap is sifted, so the next pop
+                # finds it in the cache. (A loop that runs many timers would
+                # otherwise wait on memory for each of them.)
+                prefetch(self._entries[1].timer)
+                prefetch(self._entries[2].timer)
+            if self._size:
+                # The last entry fills the hole at the top.
+                self._sift_down(0, self._entries[self._size])
+            if self._capacity > _MIN_CAPACITY and self._size < self._capacity // 4:
+                self._shrink()
         else:
-            top = _timer_of(heapq.heappop(heap))
+            top = heapq.heappop(self.heap)[2]
         top._scheduled = False
         return top
 
@@ -95,66 +122,176 @@ class TimerQueue:
     def drop_cancelled(self):
         """Forget cancelled timers: rebuild when they are the majority,
         otherwise pop those at the top."""
-        heap = self.heap
-        size = len(heap)
+        size = len(self)
         if (size > _COMPACT_MIN_SIZE
                 and self.cancelled_count > size * _COMPACT_MIN_CANCELLED_FRACTION):
-            live = []
-            for entry in heap:
-                timer = _timer_of(entry)
-                if timer._cancelled:
-                    timer._scheduled = False
-                else:
-                    live.append(entry)
-            self.heap = live
-            self.cancelled_count = 0
             if cython.compiled:
-                for index in range(len(live) // 2 - 1, -1, -1):
-                    self._sift_down(index)
+                self._compact()
             else:
+                live = []
+                for entry in self.heap:
+                    timer = entry[2]
+                    if timer._cancelled:
+                        timer._scheduled = False
+                    else:
+                        live.append(entry)
                 heapq.heapify(live)
+                self.heap = live
+            self.cancelled_count = 0
             return
-        while heap and _timer_of(heap[0])._cancelled:
+        while len(self) and self.first()._cancelled:
             self.cancelled_count -= 1
             self.pop()
 
     def clear(self):
-        for entry in self.heap:
-            _timer_of(entry)._scheduled = False
-        self.heap = []
+        if cython.compiled:
+            for index in range(self._size):
+                cython.cast(TimerHandle, self._entries[index].timer)._scheduled = False
+            self._release_all()
+        else:
+            for entry in self.heap:
+                entry[2]._scheduled = False
+            self.heap = []
         self.cancelled_count = 0
 
-    def _sift_up(self, index):
-        self._sift_up_from(0, index)
+    # -- compiled only: the entry array ------------------------------------
 
-    def _sift_up_from(self, start, index):
-        heap = self.heap
-        timer = heap[index]
+    def _resize(self, capacity):
+        if capacity > PY_SSIZE_T_MAX // cython.sizeof(TimerEntry):
+            raise MemoryError()
+        entries = PyMem_Realloc(self._entries, capacity * cython.sizeof(TimerEntry))
+        if entries == cython.NULL:
+            raise MemoryError()
+        self._entries = cython.cast(cython.pointer(TimerEntry), entries)
+        self._capacity = capacity
+
+    def _shrink(self):
+        # Halved, so a heap that keeps growing and shrinking around one size
+        # does not reallocate at every turn. A failed realloc keeps the
+        # larger array, which is no error.
+        capacity = self._capacity // 2
+        entries = PyMem_Realloc(self._entries, capacity * cython.sizeof(TimerEntry))
+        if entries != cython.NULL:
+            self._entries = cython.cast(cython.pointer(TimerEntry), entries)
+            self._capacity = capacity
+
+    def _release_all(self):
+        """Empty the heap and release its timers. The array is detached
+        first: releasing a timer can run arbitrary code (its arguments'
+        finalizers), which may schedule a timer on this queue."""
+        entries = self._entries
+        size = self._size
+        self._entries = cython.NULL
+        self._size = 0
+        self._capacity = 0
+        for index in range(size):
+            Py_XDECREF(entries[index].timer)
+        PyMem_Free(entries)
+
+    def _compact(self):
+        """Drop every cancelled timer and re-heapify the rest."""
+        entries = self._entries
+        size = self._size
+        dropped_count = 0
+        for index in range(size):
+            if cython.cast(TimerHandle, entries[index].timer)._cancelled:
+                dropped_count += 1
+        # The dropped timers are released once the heap is whole again
+        # (releasing one can run arbitrary code, which may use this queue);
+        # until then this list holds them. Allocated before the heap changes,
+        # so a MemoryError leaves it as it was.
+        dropped = [None] * dropped_count
+        dropped_count = 0
+        live_count = 0
+        for index in range(size):
+            timer = cython.cast(TimerHandle, entries[index].timer)
+            if timer._cancelled:
+                timer._scheduled = False
+                dropped[dropped_count] = timer
+                dropped_count += 1
+                # The list holds the timer now: the entry's reference goes.
+                Py_DECREF(timer)
+            else:
+                entries[live_count] = entries[index]
+                live_count += 1
+        self._size = live_count
+        for index in range(live_count // 2 - 1, -1, -1):
+            self._sift_down(index, entries[index])
+
+    def _sift_up(self, start, index, entry):
+        """Fill the hole at ``index`` with ``entry``, moving it up past
+        later parents, but not above ``start``."""
+        entries = self._entries
         while index > start:
             parent_index = (index - 1) >> 1
-            parent = heap[parent_index]
-            if not earlier_than(timer, parent):
+            if not _earlier(entry, entries[parent_index]):
                 break
-            heap[index] = parent
+            entries[index] = entries[parent_index]
             index = parent_index
-        heap[index] = timer
+        entries[index] = entry
 
-    def _sift_down(self, index):
-        # heapq's bottom-up variant: move the hole at ``index`` down to a
-        # leaf along the earlier children (one comparison a level), then
-        # sift the displaced timer up from there: it rarely moves far, so
-        # this takes about half the comparisons of the textbook sift.
-        heap = self.heap
-        size = len(heap)
+    def _sift_down(self, index, entry):
+        """Fill the hole at ``index`` with ``entry``, keeping heap order
+        below it."""
+        # heapq's bottom-up variant: move the hole down to a leaf along the
+        # earlier children (one comparison a level), then sift the entry up
+        # from there: it rarely moves far, so this takes about half the
+        # comparisons of the textbook sift.
+        entries = self._entries
+        size = self._size
         start = index
-        timer = heap[index]
         child_index = 2 * index + 1
         while child_index < size:
             right_index = child_index + 1
-            if right_index < size and not earlier_than(heap[child_index], heap[right_index]):
+            if right_index < size and not _earlier(entries[child_index], entries[right_index]):
                 child_index = right_index
-            heap[index] = heap[child_index]
+            entries[index] = entries[child_index]
             index = child_index
             child_index = 2 * index + 1
-        heap[index] = timer
-        self._sift_up_from(start, index)
+        self._sift_up(start, index, entry)
+
+
+# -- compiled only: the garbage collector sees the entries' timers ---------
+#
+# A TimerHandle refers to its loop, and the loop to its timer queue: a loop
+# dropped without close() is a reference cycle through the queue, and the
+# collector only finds it if the queue's tp_traverse visits its timers.
+# Cython generates tp_traverse and tp_clear for the object fields it knows
+# (``heap``, always None compiled, is what makes it give the type GC
+# support); the entry array is hidden from it in C memory, so the module
+# extends both slots when it is imported.
+
+def _traverse_timer_queue(queue, visit, arg):
+    """TimerQueue's tp_traverse: Cython's, then the timers of the entries.
+    (Like any tp_traverse, it must not change a reference count.)"""
+    result = _cython_traverse(queue, visit, arg)
+    if result:
+        return result
+    entries = cython.cast(TimerQueue, queue)._entries
+    for index in range(cython.cast(TimerQueue, queue)._size):
+        result = visit(entries[index].timer, arg)
+        if result:
+            return result
+    return 0
+
+
+def _clear_timer_queue(queue):
+    """TimerQueue's tp_clear: the entries, then what Cython's clears."""
+    cython.cast(TimerQueue, queue)._release_all()
+    return _cython_clear(queue)
+
+
+def _extend_gc_slots():
+    global _cython_traverse, _cython_clear
+    queue_type = cython.cast(_TypeGCSlotsPointer, TimerQueue)
+    if not queue_type.tp_flags & Py_TPFLAGS_HAVE_GC:
+        raise ImportError("fastloop._timers: Cython gave TimerQueue no GC support, "
+                          "so a loop never closed could not be collected")
+    _cython_traverse = queue_type.tp_traverse
+    _cython_clear = queue_type.tp_clear
+    queue_type.tp_traverse = _traverse_timer_queue
+    queue_type.tp_clear = _clear_timer_queue
+
+
+if cython.compiled:
+    _extend_gc_slots()
