@@ -326,7 +326,7 @@ class Scheduler:
             for index in range(count):
                 self._dispatch_io(poller.event_fd(index), poller.event_mask(index))
 
-        if len(timers):
+        if timers.size():
             now = self._now()
             while True:
                 first = timers.first()

@@ -45,6 +45,7 @@ cdef class TimerQueue:
     cdef list heap
     cdef public Py_ssize_t cancelled_count
 
+    cdef Py_ssize_t size(self) noexcept
     @cython.locals(entry=TimerEntry)
     cdef push(self, TimerHandle timer)
     cdef TimerHandle first(self)

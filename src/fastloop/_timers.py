@@ -60,6 +60,11 @@ class TimerQueue:
         self._release_all()
 
     def __len__(self):
+        return self.size()
+
+    def size(self):
+        """How many timers the heap holds, cancelled ones included (len()
+        for compiled callers, without a call through the type slot)."""
         if cython.compiled:
             return self._size
         return len(self.heap)
@@ -122,7 +127,7 @@ class TimerQueue:
     def drop_cancelled(self):
         """Forget cancelled timers: rebuild when they are the majority,
         otherwise pop those at the top."""
-        size = len(self)
+        size = self.size()
         if (size > _COMPACT_MIN_SIZE
                 and self.cancelled_count > size * _COMPACT_MIN_CANCELLED_FRACTION):
             if cython.compiled:
@@ -139,7 +144,7 @@ class TimerQueue:
                 self.heap = live
             self.cancelled_count = 0
             return
-        while len(self) and self.first()._cancelled:
+        while self.size() and self.first()._cancelled:
             self.cancelled_count -= 1
             self.pop()
 
