@@ -133,7 +133,11 @@ def _measure(workload, factories, rounds, timeout):
     return times, failures
 
 
-def _number(value):
+def format_number(value):
+    """A ratio or a time, to three significant figures at most.
+
+    Public because the echo benchmark (echo/run.py) formats its tables alike.
+    """
     if value >= 100:
         return f"{value:.0f}"
     if value >= 10:
@@ -149,11 +153,15 @@ def _duration(seconds):
     return f"{seconds * 1e9:.0f} ns"
 
 
+def format_spread(ratios):
+    """Median, then lowest and highest, of round-by-round ratios."""
+    return (f"×{format_number(statistics.median(ratios))} "
+            f"({format_number(min(ratios))}–{format_number(max(ratios))})")
+
+
 def _ratio_cell(baseline_times, loop_times):
     # Round by round: both times of a ratio were taken moments apart.
-    ratios = [base / mine for base, mine in zip(baseline_times, loop_times)]
-    return (f"×{_number(statistics.median(ratios))} "
-            f"({_number(min(ratios))}–{_number(max(ratios))})")
+    return format_spread([base / mine for base, mine in zip(baseline_times, loop_times)])
 
 
 def _table(results, loop_names):

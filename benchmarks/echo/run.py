@@ -35,12 +35,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# loops.py lives one directory up, shared with the ratio table.
+# loops.py and ratios.py live one directory up, shared with the ratio table.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import c_programs  # noqa: E402
 import loops  # noqa: E402
 import server  # noqa: E402
+from ratios import format_number, format_spread  # noqa: E402
 
 SERVER_SCRIPT = Path(server.__file__).resolve()
 #: The column of the C epoll server, the ceiling every loop is measured against.
@@ -342,20 +343,6 @@ def _rate(value):
     return f"{value:.0f}"
 
 
-def _number(value):
-    if value >= 100:
-        return f"{value:.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def _spread(values):
-    """Median, then lowest and highest, of round-by-round ratios."""
-    return (f"×{_number(statistics.median(values))} "
-            f"({_number(min(values))}–{_number(max(values))})")
-
-
 def _markdown(header, body, labels=2):
     """A Markdown table whose first ``labels`` columns are text, the rest numbers."""
     lines = ["| " + " | ".join(header) + " |",
@@ -387,7 +374,7 @@ def _throughput_table(rows, servers, samples, failures):
             return rate
         ratios = [m.requests_per_second / b.requests_per_second
                   for m, b in zip(mine, baseline)]
-        return f"{rate} {_spread(ratios)}"
+        return f"{rate} {format_spread(ratios)}"
     return _table(rows, servers, samples, failures, cell)
 
 
@@ -406,7 +393,7 @@ def _cpu_table(rows, servers, samples, failures):
             return cpu
         ratios = [m.server_cpu_us_per_request / c.server_cpu_us_per_request
                   for m, c in zip(mine, ceiling)]
-        return f"{cpu} ×{_number(statistics.median(ratios))}"
+        return f"{cpu} ×{format_number(statistics.median(ratios))}"
     return _table(rows, servers, samples, failures, cell)
 
 
