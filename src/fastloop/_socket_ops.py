@@ -56,34 +56,20 @@ def _retry_when_ready(future, operation, sock):
         future.set_result(result)
 
 
-def _recv_when_ready(future, sock, size):
-    """Reader callback of sock_recv: ``sock.recv(size)`` once data is there."""
+def _read_when_ready(future, read, sock, argument, not_ready):
+    """Reader callback of sock_recv and sock_recv_into: ``read(sock,
+    argument)`` settles the future, unless it answers ``not_ready``."""
     if future.done():
         return
     try:
-        data = recv_bytes(sock, size)
+        result = read(sock, argument)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:
         future.set_exception(exc)
         return
-    if data is not None:
-        future.set_result(data)
-
-
-def _recv_into_when_ready(future, sock, buffer):
-    """Reader callback of sock_recv_into."""
-    if future.done():
-        return
-    try:
-        count = recv_into(sock, buffer)
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:
-        future.set_exception(exc)
-        return
-    if count >= 0:
-        future.set_result(count)
+    if result != not_ready:
+        future.set_result(result)
 
 
 def _connected(address):
@@ -148,7 +134,7 @@ class SocketOperations:
         data = recv_bytes(sock, n)
         if data is not None:
             return data
-        return await self._when_readable(sock, _recv_when_ready, sock, n)
+        return await self._when_readable(sock, _read_when_ready, recv_bytes, sock, n, None)
 
     async def sock_recv_into(self, sock, buf):
         """Receive into the writable buffer ``buf``; return the byte count."""
@@ -156,7 +142,7 @@ class SocketOperations:
         count = recv_into(sock, buf)
         if count >= 0:
             return count
-        return await self._when_readable(sock, _recv_into_when_ready, sock, buf)
+        return await self._when_readable(sock, _read_when_ready, recv_into, sock, buf, -1)
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to ``bufsize`` bytes: (data, address)."""

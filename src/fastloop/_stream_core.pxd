@@ -37,6 +37,7 @@ cdef iovec _vectors[64]
 
 cdef object _os_error(int code)
 cdef int _fileno(object sock) except -1
+cdef bint _would_block(int code) noexcept
 cdef bint _direct(object sock) except -1
 @cython.locals(count=Py_ssize_t, code=int)
 cpdef object recv_bytes(object sock, Py_ssize_t size)
@@ -96,3 +97,4 @@ cdef class StreamCore(BatchedWriter):
     cdef _stop_writing(self)
     cpdef _maybe_pause_protocol(self)
     cpdef _maybe_resume_protocol(self)
+    cdef _call_flow_control(self, str method)

@@ -77,6 +77,12 @@ def _fileno(sock):
     return fd
 
 
+def _would_block(code):
+    """Whether errno ``code`` means "nothing now" (EINTR included: asyncio
+    treats InterruptedError as it treats BlockingIOError)."""
+    return code == EAGAIN or code == EWOULDBLOCK or code == EINTR
+
+
 def _direct(sock):
     """Whether the compiled build may call the kernel on ``sock``'s fd."""
     return type(sock) is socket.socket and sock.gettimeout() == 0.0
@@ -90,7 +96,7 @@ def recv_bytes(sock, size):
         if count >= 0:
             return PyBytes_FromStringAndSize(_read_buffer, count)
         code = errno
-        if code == EAGAIN or code == EWOULDBLOCK or code == EINTR:
+        if _would_block(code):
             return None
         raise _os_error(code)
     try:
@@ -108,7 +114,7 @@ def recv_into(sock, buffer):
             if count >= 0:
                 return count
             code = errno
-            if code == EAGAIN or code == EWOULDBLOCK or code == EINTR:
+            if _would_block(code):
                 return -1
             raise _os_error(code)
         finally:
@@ -140,7 +146,7 @@ def send_some(sock, data):
             if count >= 0:
                 return count
             code = errno
-            if code == EAGAIN or code == EWOULDBLOCK or code == EINTR:
+            if _would_block(code):
                 return 0
             raise _os_error(code)
         finally:
@@ -490,7 +496,7 @@ class StreamCore(BatchedWriter):
             if sent >= 0:
                 return sent
             code = errno
-            if code == EAGAIN or code == EWOULDBLOCK or code == EINTR:
+            if _would_block(code):
                 return 0
             raise _os_error(code)
         buffer = self._buffer
@@ -569,29 +575,24 @@ class StreamCore(BatchedWriter):
         if self._buffer_size <= self._high_water or self._protocol_paused:
             return
         self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                "message": "protocol.pause_writing() failed",
-                "exception": exc,
-                "transport": self._transport,
-                "protocol": self._protocol,
-            })
+        self._call_flow_control("pause_writing")
 
     def _maybe_resume_protocol(self):
         if not self._protocol_paused or self._buffer_size > self._low_water:
             return
         self._protocol_paused = False
+        self._call_flow_control("resume_writing")
+
+    def _call_flow_control(self, method):
+        """``protocol.pause_writing()`` or ``resume_writing()``; what it
+        raises goes to the exception handler, as on asyncio."""
         try:
-            self._protocol.resume_writing()
+            getattr(self._protocol, method)()
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._loop.call_exception_handler({
-                "message": "protocol.resume_writing() failed",
+                "message": f"protocol.{method}() failed",
                 "exception": exc,
                 "transport": self._transport,
                 "protocol": self._protocol,
