@@ -7,6 +7,7 @@ import importlib
 import os
 import signal
 import socket
+import weakref
 
 import pytest
 
@@ -107,3 +108,74 @@ def test_loop_that_ran_and_closed_leaves_no_handles_alive(
     del loop
 
     assert live_handle_count(fastloop_package) == before
+
+
+class HandleOwner:
+    """Keeps the handle of its own callback: a reference cycle through the
+    handle (owner -> handle -> bound method -> owner), as in
+    ``self._handle = loop.call_soon(self._callback)``."""
+
+    def __init__(self, loop, raises=None):
+        self.raises = raises
+        self.handle = loop.call_soon(self.callback)
+
+    def callback(self):
+        if self.raises is not None:
+            raise self.raises
+
+
+def run_one_iteration(loop):
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+def collected(owner_ref):
+    gc.collect()
+    return owner_ref() is None
+
+
+# fastloop hides queued handles from the garbage collector; these check that
+# every way out of the ready queue shows a kept handle to it again.
+
+def test_cycle_through_a_handle_that_ran_is_collected(loop):
+    owner = weakref.ref(HandleOwner(loop))
+    run_one_iteration(loop)
+
+    assert collected(owner)
+
+
+def test_cycle_through_a_handle_cancelled_in_the_queue_is_collected(loop):
+    owner = HandleOwner(loop)
+    owner.handle.cancel()
+    owner.handle = loop.call_soon(owner.callback)  # a new cycle, not cancelled
+    owner.cancelled = loop.call_soon(owner.callback)
+    owner.cancelled.cancel()
+    owner = weakref.ref(owner)
+    run_one_iteration(loop)
+
+    assert collected(owner)
+
+
+def test_cycle_through_a_handle_whose_callback_failed_is_collected(loop):
+    errors = []
+    loop.set_exception_handler(lambda loop, context: errors.append(type(context["exception"])))
+    owner = weakref.ref(HandleOwner(loop, raises=ValueError("boom")))
+    run_one_iteration(loop)
+
+    assert errors == [ValueError]
+    assert collected(owner)
+
+
+def test_cycle_through_a_handle_whose_callback_interrupted_the_loop_is_collected(loop):
+    owner = weakref.ref(HandleOwner(loop, raises=KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        run_one_iteration(loop)
+
+    assert collected(owner)
+
+
+def test_cycle_through_a_handle_still_queued_when_the_loop_closes_is_collected(loop):
+    owner = weakref.ref(HandleOwner(loop))
+    loop.close()
+
+    assert collected(owner)

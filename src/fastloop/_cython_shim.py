@@ -7,3 +7,13 @@ compiler.
 """
 
 compiled = False
+
+
+def freelist(size):
+    """Uncompiled, a class keeps no freelist: the decorator changes nothing."""
+    return lambda cls: cls
+
+
+def cclass(cls):
+    """Uncompiled, a class stays a Python class."""
+    return cls

@@ -20,7 +20,7 @@ cdef extern from *:
     void prefetch "fastloop_prefetch" (const void *address) noexcept
 
 
-@cython.freelist(256)
+# Its freelist is declared in _handles.py.
 cdef class Handle:
     cdef public object _callback
     cdef public object _args
@@ -34,7 +34,8 @@ cdef class Handle:
     cpdef _run(self)
 
 
-# Only a base class can keep a freelist: timers are allocated normally.
+# Only a base class can keep a freelist (Cython's rule): timers are
+# allocated normally.
 cdef class TimerHandle(Handle):
     cdef public double _when
     cdef public bint _scheduled

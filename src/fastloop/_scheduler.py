@@ -45,6 +45,15 @@ def _monotonic():
     return time.monotonic()
 
 
+def _leave_queue(handle):
+    """A handle is out of the ready queue: if anyone still holds it, the
+    garbage collector must see it again (see ``Scheduler._enqueue``)."""
+    if cython.compiled:
+        # More than the caller's own reference: kept by someone else.
+        if Py_REFCNT(handle) > 1 and not PyObject_GC_IsTracked(handle):
+            PyObject_GC_Track(handle)
+
+
 def _instance_dict(obj):
     """The instance's __dict__ (compiled code may not spell it so)."""
     return PyObject_GenericGetDict(obj, cython.NULL)
@@ -142,7 +151,7 @@ class Scheduler:
             self._check_thread()
             self._check_callback(callback, "call_soon")
         handle = new_handle(callback, args, self, context, self._debug)
-        self._ready.append(handle)
+        self._enqueue(handle)
         return handle
 
     def call_soon_threadsafe(self, callback, *args, context=None):
@@ -152,7 +161,7 @@ class Scheduler:
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
         handle = new_handle(callback, args, self, context, self._debug)
-        self._ready.append(handle)
+        self._enqueue(handle)
         # One write per wake-up: the loop clears the flag when it drains the
         # self-pipe, before it takes the ready queue's length, so a handle
         # appended before a skipped write is always seen.
@@ -160,6 +169,19 @@ class Scheduler:
             self._wakeup_pending = True
             self._write_to_self()
         return handle
+
+    def _enqueue(self, handle):
+        """Append a new handle to the ready queue, out of the collector's sight.
+
+        While it waits, the queue keeps the handle and all it refers to
+        alive, so the garbage collector could find nothing to free through
+        it; untracked, a burst of queued handles no longer makes every
+        collection walk them. ``_leave_queue`` tracks it again if it outlives
+        its turn, so that cycles through a kept handle are still collected.
+        """
+        if cython.compiled:
+            PyObject_GC_UnTrack(handle)
+        self._ready.append(handle)
 
     def call_later(self, delay, callback, *args, context=None):
         """Arrange for a callback to be called after ``delay`` seconds."""
@@ -338,6 +360,7 @@ class Scheduler:
         ready = self._ready
         todo = len(ready)
         done = 0
+        entry = None
         try:
             while done < todo:
                 # Let go of each entry as it runs, as asyncio's popleft()
@@ -359,6 +382,7 @@ class Scheduler:
                         else:
                             handle._run()
                     handle = None
+                    _leave_queue(entry)
                 elif entry is not None:
                     # _ready is asyncio's name, and code that appends its own
                     # handle-like objects to it gets them run as asyncio would.
@@ -368,6 +392,10 @@ class Scheduler:
                         entry._run()
                 entry = None
         finally:
+            if entry is not None and isinstance(entry, Handle):
+                # A callback raised through _run (KeyboardInterrupt,
+                # SystemExit): its handle left the queue all the same.
+                _leave_queue(entry)
             if cython.compiled:
                 # del ready[:done], without building a slice object.
                 PyList_DelSlice(ready, 0, done, cython.NULL)
@@ -485,6 +513,11 @@ class Scheduler:
     def _close_core(self):
         """Release the queues, the poller and the self-pipe."""
         self._closed = True
+        # The list's own reference counts as a holder: every queued handle
+        # is tracked again, kept by someone else or not (close runs once).
+        for entry in self._ready:
+            if isinstance(entry, Handle):
+                _leave_queue(entry)
         self._ready.clear()
         self._batched_writers.clear()
         self._timers.clear()
