@@ -2,7 +2,8 @@
 
 The hot modules are Cython pure-Python-mode sources. Uncompiled, they only
 read ``cython.compiled`` at run time (every other use of ``cython`` sits in a
-branch taken when compiled), so the pure build needs neither Cython nor a C
+branch taken when compiled) and apply the class decorators below, which
+change nothing uncompiled; so the pure build needs neither Cython nor a C
 compiler.
 """
 
@@ -16,4 +17,9 @@ def freelist(size):
 
 def cclass(cls):
     """Uncompiled, a class stays a Python class."""
+    return cls
+
+
+def final(cls):
+    """Uncompiled, nothing stops a subclass."""
     return cls

@@ -29,7 +29,8 @@ cdef extern from "_epoll_compat.h" nogil:
 cdef int _mask_from_epoll(uint32_t events)
 
 
-@cython.final
+# Final (no subclasses, direct calls to its cdef methods): declared in _poller.py,
+# where Cython applies class decorators.
 cdef class Poller:
     cdef dict _interest
     cdef list _ready

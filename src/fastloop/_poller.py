@@ -61,6 +61,8 @@ def _raise_errno(code):
     raise OSError(code, os.strerror(code))
 
 
+@cython.final
+@cython.cclass
 class Poller:
     def __cinit__(self):
         # Compiled: __dealloc__ must never see fd 0 (zeroed memory) as ours.

@@ -36,7 +36,8 @@ ctypedef TimerEntry *TimerEntryArray
 cdef bint _earlier(TimerEntry a, TimerEntry b) noexcept
 
 
-@cython.final
+# Final (no subclasses, direct calls to its cdef methods): declared in _timers.py,
+# where Cython applies class decorators.
 cdef class TimerQueue:
     cdef TimerEntryArray _entries
     cdef Py_ssize_t _size

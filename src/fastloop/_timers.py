@@ -43,6 +43,8 @@ def _earlier(a, b):
     return a.sequence < b.sequence
 
 
+@cython.final
+@cython.cclass
 class TimerQueue:
     def __cinit__(self):
         # Compiled: the entries own a reference to their timers (see
