@@ -2,11 +2,13 @@
 handles, pending callbacks."""
 
 import asyncio
+import contextvars
 import gc
 import importlib
 import os
 import signal
 import socket
+import sys
 import weakref
 
 import pytest
@@ -179,3 +181,53 @@ def test_cycle_through_a_handle_still_queued_when_the_loop_closes_is_collected(l
     loop.close()
 
     assert collected(owner)
+
+
+def handle_context(handle):
+    # Handle.get_context() is new in 3.12.
+    return handle.get_context() if sys.version_info >= (3, 12) else handle._context
+
+
+def test_context_taken_from_a_queued_handle_outlives_it(loop):
+    variable = contextvars.ContextVar("variable", default="unset")
+    handle = loop.call_soon(variable.set, "set in the callback")
+    context = handle_context(handle)
+    run_one_iteration(loop)
+    del handle
+    gc.collect()
+
+    assert gc.is_tracked(context)
+    assert context.run(variable.get) == "set in the callback"
+
+
+def test_cycle_through_a_queued_handles_context_is_collected(loop):
+    variable = contextvars.ContextVar("variable")
+
+    class Holder:
+        pass
+
+    def keep_a_cycle(handle_box):
+        # context -> variable's value -> holder -> context
+        holder = Holder()
+        holder.context = handle_context(handle_box[0])
+        variable.set(holder)
+        handle_box.append(weakref.ref(holder))
+
+    handle_box = []
+    handle_box.append(loop.call_soon(keep_a_cycle, handle_box))
+    run_one_iteration(loop)
+    holder = handle_box.pop()
+    handle_box.clear()
+
+    assert collected(holder)
+
+
+def test_handle_initialised_again_while_queued_runs_its_new_callback(loop):
+    calls = []
+    handle = loop.call_soon(calls.append, "first")
+    handle.__init__(calls.append, ("second",), loop)
+    run_one_iteration(loop)
+    del handle
+    gc.collect()
+
+    assert calls == ["second"]

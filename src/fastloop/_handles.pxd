@@ -5,6 +5,15 @@ cimport cython
 # Context.run does.
 from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 
+
+cdef extern from "Python.h":
+    # Handles waiting in the ready queue are hidden from the garbage
+    # collector (see new_queued_handle).
+    void PyObject_GC_UnTrack(object obj)
+    void PyObject_GC_Track(object obj)
+    bint PyObject_GC_IsTracked(object obj)
+    Py_ssize_t Py_REFCNT(object obj)
+
 # Where many handles run one after another in an order unrelated to where
 # they sit in memory (timers, by deadline), each would be a wait on memory:
 # the timer queue and the ready queue start loading the next one early.
@@ -24,7 +33,10 @@ cdef extern from *:
 cdef class Handle:
     cdef public object _callback
     cdef public object _args
-    cdef public object _context
+    # Read-only: a hidden context must not be let go of behind the handle's
+    # back (see new_queued_handle).
+    cdef readonly object _context
+    cdef bint _context_hidden
     cdef public object _loop
     cdef public bint _cancelled
     cdef public object _source_traceback
@@ -48,6 +60,12 @@ cdef object _init_handle(Handle handle, object callback, object args, object loo
                          object context, bint debug)
 cdef object _init_timer(TimerHandle timer, double when, object callback, object args,
                         object loop, object context, bint debug)
+@cython.locals(handle=Handle)
 cpdef Handle new_handle(object callback, object args, object loop, object context, bint debug)
 cpdef TimerHandle new_timer(double when, object callback, object args, object loop,
                             object context, bint debug)
+@cython.locals(handle=Handle)
+cpdef Handle new_queued_handle(object callback, object args, object loop, object context,
+                               bint debug)
+cpdef void leave_queue(Handle handle) noexcept
+cdef void _reveal_context(Handle handle) noexcept

@@ -72,6 +72,10 @@ class Handle:
             return self._repr
         return "<{}>".format(" ".join(self._repr_info()))
 
+    def __dealloc__(self):
+        # Compiled only: before the fields are released.
+        _reveal_context(self)
+
     def get_context(self):
         return self._context
 
@@ -189,6 +193,10 @@ class TimerHandle(Handle):
 
 
 def _init_handle(handle, callback, args, loop, context, debug):
+    if cython.compiled and handle._context_hidden:
+        # __init__ called again on a queued handle: the old context must be
+        # visible before it is let go (see new_queued_handle).
+        _reveal_context(handle)
     if context is None:
         if cython.compiled:
             context = PyContext_CopyCurrent()
@@ -220,6 +228,59 @@ def new_handle(callback, args, loop, context, debug):
     handle = Handle.__new__(Handle)
     _init_handle(handle, callback, args, loop, context, debug)
     return handle
+
+
+# -- handles in the ready queue, hidden from the garbage collector ----------
+#
+# A handle waiting in a loop's ready queue is kept alive by the queue, and
+# so is everything it refers to: the garbage collector could free nothing
+# through it. Compiled, such a handle is untracked, and so is the context it
+# copied (which nothing else holds), so that the collections a burst of
+# callbacks triggers do not walk them all. Once the handle leaves the queue
+# (``leave_queue``), it is tracked again if anyone still holds it, so that
+# cycles through a kept handle are collected as on asyncio.
+#
+# A context may not be freed untracked (CPython's deallocator unlinks it
+# from the collector's list unconditionally), so a hidden context is shown
+# again before its handle lets go of it: when the handle is kept, dies
+# (``__dealloc__``) or is initialised again. ``_context`` is read-only
+# compiled, so that nothing else can let go of it.
+
+
+def new_queued_handle(callback, args, loop, context, debug):
+    """A Handle for the ready queue, hidden from the garbage collector."""
+    # new_handle's two lines, not a call to it: uncompiled, call_soon's cost
+    # is counted in function calls.
+    handle = Handle.__new__(Handle)
+    _init_handle(handle, callback, args, loop, context, debug)
+    if cython.compiled:
+        PyObject_GC_UnTrack(handle)
+        if context is None:
+            # The copy is the handle's alone: hidden with it. (Flagged
+            # first: a hidden context is never unflagged.)
+            handle._context_hidden = True
+            PyObject_GC_UnTrack(handle._context)
+    return handle
+
+
+def leave_queue(handle):
+    """``handle`` left the ready queue (ran, was skipped, or the queue was
+    cleared): if anyone but the caller still holds it, show it to the
+    garbage collector again."""
+    if cython.compiled:
+        if Py_REFCNT(handle) > 1 and not PyObject_GC_IsTracked(handle):
+            _reveal_context(handle)
+            PyObject_GC_Track(handle)
+
+
+def _reveal_context(handle):
+    if cython.compiled:
+        if handle._context_hidden:
+            handle._context_hidden = False
+            # Tracking a tracked object is a fatal error: checked, whatever
+            # the order of events that led here.
+            if not PyObject_GC_IsTracked(handle._context):
+                PyObject_GC_Track(handle._context)
 
 
 def new_timer(when, callback, args, loop, context, debug):

@@ -4,7 +4,8 @@ from libc.errno cimport EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
 
-from ._handles cimport Handle, TimerHandle, new_handle, new_timer, prefetch
+from ._handles cimport (Handle, TimerHandle, leave_queue, new_handle, new_queued_handle,
+                       new_timer, prefetch)
 from ._poller cimport Poller
 from ._timers cimport TimerQueue
 
@@ -21,20 +22,12 @@ cdef extern from "Python.h":
                                           PyObject *itemlist) except -1
     PyObject *PyList_GET_ITEM(object list, Py_ssize_t index)
     Py_ssize_t PyList_GET_SIZE(object list)
-    # Handles waiting in the ready queue are hidden from the garbage
-    # collector (Scheduler._enqueue). Safe on a Handle: its deallocator
-    # untracks with PyObject_GC_UnTrack, which accepts an untracked object.
-    void PyObject_GC_UnTrack(object obj)
-    void PyObject_GC_Track(object obj)
-    bint PyObject_GC_IsTracked(object obj)
-    Py_ssize_t Py_REFCNT(object obj)
 
 
 @cython.locals(now=timespec)
 cdef double _monotonic()
 
 cdef dict _instance_dict(object obj)
-cdef void _leave_queue(Handle handle) noexcept
 
 cdef extern from *:
     """
@@ -88,7 +81,6 @@ cdef class Scheduler:
     cdef char _self_pipe_buffer[4096]
 
     cdef _init_core(self)
-    cdef _enqueue(self, Handle handle)
     @cython.locals(instance_attributes=dict)
     cdef double _now(self) except? -1.0
     cdef double _deadline_after(self, object delay) except? -1.0

@@ -20,10 +20,10 @@ import logging
 import socket
 import threading
 import time
-from asyncio import iscoroutine
+from asyncio import futures, iscoroutine
 
 from . import _asyncio_private as aio_private
-from ._handles import Handle, TimerHandle, new_handle, new_timer
+from ._handles import Handle, TimerHandle, leave_queue, new_handle, new_queued_handle, new_timer
 from ._poller import READABLE, WRITABLE, Poller
 from ._timers import TimerQueue
 
@@ -43,15 +43,6 @@ def _monotonic():
         clock_gettime(CLOCK_MONOTONIC, cython.address(now))
         return now.tv_sec + now.tv_nsec * 1e-9
     return time.monotonic()
-
-
-def _leave_queue(handle):
-    """A handle is out of the ready queue: if anyone still holds it, the
-    garbage collector must see it again (see ``Scheduler._enqueue``)."""
-    if cython.compiled:
-        # More than the caller's own reference: kept by someone else.
-        if Py_REFCNT(handle) > 1 and not PyObject_GC_IsTracked(handle):
-            PyObject_GC_Track(handle)
 
 
 def _instance_dict(obj):
@@ -150,8 +141,8 @@ class Scheduler:
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        handle = new_handle(callback, args, self, context, self._debug)
-        self._enqueue(handle)
+        handle = new_queued_handle(callback, args, self, context, self._debug)
+        self._ready.append(handle)
         return handle
 
     def call_soon_threadsafe(self, callback, *args, context=None):
@@ -160,8 +151,8 @@ class Scheduler:
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-        handle = new_handle(callback, args, self, context, self._debug)
-        self._enqueue(handle)
+        handle = new_queued_handle(callback, args, self, context, self._debug)
+        self._ready.append(handle)
         # One write per wake-up: the loop clears the flag when it drains the
         # self-pipe, before it takes the ready queue's length, so a handle
         # appended before a skipped write is always seen.
@@ -170,18 +161,16 @@ class Scheduler:
             self._write_to_self()
         return handle
 
-    def _enqueue(self, handle):
-        """Append a new handle to the ready queue, out of the collector's sight.
+    # Called for every future and task: asyncio's C Future asks get_debug()
+    # as each is made, and awaiting code makes futures all the time.
 
-        While it waits, the queue keeps the handle and all it refers to
-        alive, so the garbage collector could find nothing to free through
-        it; untracked, a burst of queued handles no longer makes every
-        collection walk them. ``_leave_queue`` tracks it again if it outlives
-        its turn, so that cycles through a kept handle are still collected.
-        """
-        if cython.compiled:
-            PyObject_GC_UnTrack(handle)
-        self._ready.append(handle)
+    def get_debug(self):
+        return self._debug
+
+    def create_future(self):
+        """Create a Future object attached to the loop."""
+        # Looked up at each call, as asyncio does: tests patch it.
+        return futures.Future(loop=self)
 
     def call_later(self, delay, callback, *args, context=None):
         """Arrange for a callback to be called after ``delay`` seconds."""
@@ -382,7 +371,8 @@ class Scheduler:
                         else:
                             handle._run()
                     handle = None
-                    _leave_queue(entry)
+                    if cython.compiled:
+                        leave_queue(entry)
                 elif entry is not None:
                     # _ready is asyncio's name, and code that appends its own
                     # handle-like objects to it gets them run as asyncio would.
@@ -392,10 +382,10 @@ class Scheduler:
                         entry._run()
                 entry = None
         finally:
-            if entry is not None and isinstance(entry, Handle):
+            if cython.compiled and entry is not None and isinstance(entry, Handle):
                 # A callback raised through _run (KeyboardInterrupt,
                 # SystemExit): its handle left the queue all the same.
-                _leave_queue(entry)
+                leave_queue(entry)
             if cython.compiled:
                 # del ready[:done], without building a slice object.
                 PyList_DelSlice(ready, 0, done, cython.NULL)
@@ -513,11 +503,13 @@ class Scheduler:
     def _close_core(self):
         """Release the queues, the poller and the self-pipe."""
         self._closed = True
-        # The list's own reference counts as a holder: every queued handle
-        # is tracked again, kept by someone else or not (close runs once).
-        for entry in self._ready:
-            if isinstance(entry, Handle):
-                _leave_queue(entry)
+        if cython.compiled:
+            # The list's own reference counts as a holder: every queued
+            # handle is tracked again, kept by someone else or not (close
+            # runs once).
+            for entry in self._ready:
+                if isinstance(entry, Handle):
+                    leave_queue(entry)
         self._ready.clear()
         self._batched_writers.clear()
         self._timers.clear()
