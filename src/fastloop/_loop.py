@@ -190,10 +190,6 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
 
     # -- futures and tasks ---------------------------------------------------
 
-    def create_future(self):
-        """Create a Future object attached to the loop."""
-        return futures.Future(loop=self)
-
     if _PY314:
         def create_task(self, coro, **kwargs):
             """Schedule or begin executing a coroutine object; return a Task."""
@@ -487,9 +483,6 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
                              "in custom exception handler", exc_info=True)
 
     # -- debug mode ------------------------------------------------------------
-
-    def get_debug(self):
-        return self._debug
 
     def set_debug(self, enabled):
         self._debug = enabled
