@@ -1,6 +1,7 @@
 """Running, stopping and closing a loop."""
 
 import asyncio
+import contextvars
 import gc
 import sys
 import warnings
@@ -117,6 +118,43 @@ def test_loop_never_closed_with_pending_timers_is_collected(loop_factory):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
+        del unclosed
+        gc.collect()
+
+    assert loop_is_alive() is None
+
+
+def test_loop_never_closed_with_pending_callbacks_is_collected(loop_factory):
+    # Every queued handle refers to its loop (fastloop hides queued handles
+    # from the collector: the loop must visit them on their behalf).
+    unclosed = loop_factory()
+    unclosed.call_soon(print, "never")
+    unclosed.call_soon(unclosed.stop)
+    unclosed.call_soon_threadsafe(unclosed.stop)
+    unclosed.call_soon(print, context=contextvars.copy_context())
+    unclosed.call_soon(print).cancel()
+    loop_is_alive = weakref.ref(unclosed)
+
+    with pytest.warns(ResourceWarning, match="unclosed event loop"):
+        del unclosed
+        gc.collect()
+
+    assert loop_is_alive() is None
+
+
+def test_loop_never_closed_with_a_pending_task_is_collected(loop_factory):
+    unclosed = loop_factory()
+    unclosed.set_exception_handler(lambda loop, context: None)  # "Task was destroyed"
+
+    async def never_started():
+        pass
+
+    unclosed.create_task(never_started())
+    loop_is_alive = weakref.ref(unclosed)
+
+    with warnings.catch_warnings():
+        # The unclosed loop, the coroutine never awaited.
+        warnings.simplefilter("ignore")
         del unclosed
         gc.collect()
 

@@ -1,4 +1,5 @@
 cimport cython
+from cpython.object cimport PyObject
 
 # Entering the handle's context directly saves building a Context.run call
 # per callback; PyContext_Enter raises on a context already entered, as
@@ -13,6 +14,25 @@ cdef extern from "Python.h":
     void PyObject_GC_Track(object obj)
     bint PyObject_GC_IsTracked(object obj)
     Py_ssize_t Py_REFCNT(object obj)
+
+    # The GC slots of a type, declared here as C has them (cpython.object's
+    # declarations give them exception specifications a slot cannot have).
+    ctypedef int (*visitproc)(PyObject *, void *) noexcept
+    ctypedef int (*traverseproc)(PyObject *, visitproc, void *) noexcept
+    ctypedef int (*inquiry)(PyObject *) noexcept
+    ctypedef struct _TypeGCSlots "PyTypeObject":
+        unsigned long tp_flags
+        traverseproc tp_traverse
+        inquiry tp_clear
+    # Borrowed-pointer forms, for tp_traverse code (which must not change a
+    # reference count, not even for a moment).
+    Py_ssize_t _refcount "Py_REFCNT" (PyObject *obj)
+    int _gc_is_tracked "PyObject_GC_IsTracked" (PyObject *obj)
+    _TypeGCSlots *_gc_slots "Py_TYPE" (PyObject *obj)
+    PyObject *_type_pointer "(PyObject *)Py_TYPE" (PyObject *obj)
+
+ctypedef _TypeGCSlots *_TypeGCSlotsPointer
+ctypedef PyObject *_ObjectPointer
 
 # Where many handles run one after another in an order unrelated to where
 # they sit in memory (timers, by deadline), each would be a wait on memory:
@@ -69,3 +89,5 @@ cpdef Handle new_queued_handle(object callback, object args, object loop, object
                                bint debug)
 cpdef void leave_queue(Handle handle) noexcept
 cdef void _reveal_context(Handle handle) noexcept
+@cython.locals(context=_ObjectPointer, result=int)
+cdef int traverse_queued(PyObject *handle, visitproc visit, void *arg) noexcept

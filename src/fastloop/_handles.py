@@ -283,6 +283,34 @@ def _reveal_context(handle):
                 PyObject_GC_Track(handle._context)
 
 
+def traverse_queued(handle, visit, arg):
+    """For a loop's tp_traverse: visit what a hidden handle in the ready queue
+    refers to, as if the loop held it (compiled only).
+
+    Without this, whatever a hidden handle refers to would look referenced
+    from outside to the collector: a loop dropped without close() while a
+    handle waits (every handle refers to its loop) would never be collected.
+    Done only for a handle the queue alone holds: a handle held elsewhere
+    too must keep its referents alive whatever becomes of the loop.
+    ``handle`` is a borrowed pointer: a tp_traverse must not change any
+    reference count, not even for a moment.
+    """
+    if _type_pointer(handle) != cython.cast(_ObjectPointer, Handle):
+        # Only a plain Handle is ever hidden (a timer, a subclass: never).
+        return 0
+    if _gc_is_tracked(handle) or _refcount(handle) != 1:
+        # Tracked: the collector walks it itself. Shared: left alone.
+        return 0
+    result = _gc_slots(handle).tp_traverse(handle, visit, arg)
+    if result:
+        return result
+    if cython.cast(Handle, handle)._context_hidden:
+        context = cython.cast(_ObjectPointer, cython.cast(Handle, handle)._context)
+        if _refcount(context) == 1:
+            return _gc_slots(context).tp_traverse(context, visit, arg)
+    return 0
+
+
 def new_timer(when, callback, args, loop, context, debug):
     timer = TimerHandle.__new__(TimerHandle)
     _init_timer(timer, when, callback, args, loop, context, debug)

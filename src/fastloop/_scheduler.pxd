@@ -1,11 +1,12 @@
 cimport cython
-from cpython.object cimport PyObject, PyObject_GenericGetDict
+from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject, PyObject_GenericGetDict
 from libc.errno cimport EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
 
-from ._handles cimport (Handle, TimerHandle, leave_queue, new_handle, new_queued_handle,
-                       new_timer, prefetch)
+from ._handles cimport (Handle, TimerHandle, _ObjectPointer, _refcount, _TypeGCSlotsPointer,
+                       leave_queue, new_handle, new_queued_handle, new_timer, prefetch,
+                       traverse_queued, traverseproc, visitproc)
 from ._poller cimport Poller
 from ._timers cimport TimerQueue
 
@@ -22,6 +23,10 @@ cdef extern from "Python.h":
                                           PyObject *itemlist) except -1
     PyObject *PyList_GET_ITEM(object list, Py_ssize_t index)
     Py_ssize_t PyList_GET_SIZE(object list)
+    # Borrowed-pointer forms, for tp_traverse code.
+    bint _is_exact_list "PyList_CheckExact" (PyObject *obj)
+    Py_ssize_t _list_size "PyList_GET_SIZE" (PyObject *list)
+    PyObject *_list_item "PyList_GET_ITEM" (PyObject *list, Py_ssize_t index)
 
 
 @cython.locals(now=timespec)
@@ -106,3 +111,10 @@ cdef class Scheduler:
 
 
 cdef object _SCHEDULER_TIME
+
+
+cdef traverseproc _cython_traverse
+@cython.locals(ready=_ObjectPointer, index=Py_ssize_t, result=int)
+cdef int _traverse_scheduler(PyObject *scheduler, visitproc visit, void *arg) noexcept
+@cython.locals(scheduler_type=_TypeGCSlotsPointer)
+cdef _extend_gc_slots()

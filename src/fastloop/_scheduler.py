@@ -528,3 +528,41 @@ class Scheduler:
 
 
 _SCHEDULER_TIME = Scheduler.time
+
+
+# -- compiled only: the garbage collector sees through hidden handles --------
+#
+# Handles waiting in the ready queue are hidden from the collector (see
+# _handles.new_queued_handle), and every handle refers to its loop: the
+# loop's tp_traverse visits what they refer to on their behalf, so that a
+# loop dropped without close() is still found in its cycles, as asyncio's
+# is. Done only while the loop alone holds the ready list (someone holding
+# it too keeps the handles alive whatever becomes of the loop).
+
+def _traverse_scheduler(scheduler, visit, arg):
+    """Scheduler's tp_traverse: Cython's, then the hidden queued handles'.
+    (Like any tp_traverse, it changes no reference count.)"""
+    result = _cython_traverse(scheduler, visit, arg)
+    if result:
+        return result
+    ready = cython.cast(_ObjectPointer, cython.cast(Scheduler, scheduler)._ready)
+    if not _is_exact_list(ready) or _refcount(ready) != 1:
+        return 0
+    for index in range(_list_size(ready)):
+        result = traverse_queued(_list_item(ready, index), visit, arg)
+        if result:
+            return result
+    return 0
+
+
+def _extend_gc_slots():
+    global _cython_traverse
+    scheduler_type = cython.cast(_TypeGCSlotsPointer, Scheduler)
+    if not scheduler_type.tp_flags & Py_TPFLAGS_HAVE_GC:
+        raise ImportError("fastloop._scheduler: Cython gave Scheduler no GC support")
+    _cython_traverse = scheduler_type.tp_traverse
+    scheduler_type.tp_traverse = _traverse_scheduler
+
+
+if cython.compiled:
+    _extend_gc_slots()

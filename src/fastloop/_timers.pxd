@@ -3,22 +3,11 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 
-from ._handles cimport TimerHandle, prefetch
+from ._handles cimport (TimerHandle, _TypeGCSlotsPointer, inquiry, prefetch, traverseproc,
+                       visitproc)
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
-
-    # The GC slots of a type, declared here as C has them (cpython.object's
-    # declarations give them exception specifications a slot cannot have).
-    ctypedef int (*visitproc)(PyObject *, void *) noexcept
-    ctypedef int (*traverseproc)(PyObject *, visitproc, void *) noexcept
-    ctypedef int (*inquiry)(PyObject *) noexcept
-    ctypedef struct _TypeGCSlots "PyTypeObject":
-        unsigned long tp_flags
-        traverseproc tp_traverse
-        inquiry tp_clear
-
-ctypedef _TypeGCSlots *_TypeGCSlotsPointer
 
 cdef Py_ssize_t _COMPACT_MIN_SIZE
 cdef double _COMPACT_MIN_CANCELLED_FRACTION
