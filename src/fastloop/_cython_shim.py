@@ -23,3 +23,8 @@ def cclass(cls):
 def final(cls):
     """Uncompiled, nothing stops a subclass."""
     return cls
+
+
+def no_gc_clear(cls):
+    """Uncompiled, the collector clears what it clears."""
+    return cls

@@ -67,6 +67,12 @@ class BatchedWriter:
         raise NotImplementedError(f"{type(self).__name__} must define _flush_batch()")
 
 
+# GC must not clear its fields (no tp_clear): code that runs while a cycle
+# through the loop is being collected may still call it, and a typed field
+# (_timers, _poller) set to None would be a crash, not an error. Its cycles
+# are broken through the queues, which clear their handles.
+@cython.no_gc_clear
+@cython.cclass
 class Scheduler:
     def __cinit__(self, *args, **kwargs):
         # Compiled: the C-level state exists before any subclass __init__

@@ -157,6 +157,10 @@ def send_some(sock, data):
         return 0
 
 
+# No tp_clear, as Scheduler: _loop is typed, and a connection may still be
+# called while a cycle through it is collected.
+@cython.no_gc_clear
+@cython.cclass
 class StreamCore(BatchedWriter):
     """A connected stream socket's per-packet state and paths.
 
