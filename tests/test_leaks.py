@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import warnings
 import weakref
 
 import pytest
@@ -231,3 +232,46 @@ def test_handle_initialised_again_while_queued_runs_its_new_callback(loop):
     gc.collect()
 
     assert calls == ["second"]
+
+
+def test_cycle_through_a_timers_context_is_collected(loop):
+    # holder -> timer -> the context the timer copied -> holder (a context
+    # variable's value). fastloop hides the copied context from the
+    # collector; the timer must visit it on its behalf.
+    variable = contextvars.ContextVar("variable")
+
+    class Holder:
+        pass
+
+    def schedule():
+        holder = Holder()
+        variable.set(holder)
+        holder.timer = loop.call_later(3600, print)
+        holder.timer.cancel()
+        return weakref.ref(holder)
+
+    holder = contextvars.copy_context().run(schedule)
+    run_one_iteration(loop)  # the cancelled timer leaves the queue
+
+    assert collected(holder)
+
+
+def test_cycle_through_a_pending_timers_context_is_collected_with_its_loop(loop_factory):
+    variable = contextvars.ContextVar("variable")
+
+    class Holder:
+        pass
+
+    def schedule(unclosed):
+        holder = Holder()
+        variable.set(holder)
+        holder.timer = unclosed.call_later(3600, print)
+        return weakref.ref(holder)
+
+    unclosed = loop_factory()
+    holder = contextvars.copy_context().run(schedule, unclosed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del unclosed
+
+        assert collected(holder)

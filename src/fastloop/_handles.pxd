@@ -1,5 +1,5 @@
 cimport cython
-from cpython.object cimport PyObject
+from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
 
 # Entering the handle's context directly saves building a Context.run call
 # per callback; PyContext_Enter raises on a context already entered, as
@@ -57,6 +57,12 @@ cdef class Handle:
     # back (see new_queued_handle).
     cdef readonly object _context
     cdef bint _context_hidden
+    # A timer's fields: TimerHandle's _when, _scheduled and _sequence. Kept
+    # in every handle so that the two classes have one size, and timers
+    # share the freelist (Cython keeps one for a base class only).
+    cdef double _deadline
+    cdef bint _in_heap
+    cdef unsigned long long _order
     cdef public object _loop
     cdef public bint _cancelled
     cdef public object _source_traceback
@@ -66,12 +72,9 @@ cdef class Handle:
     cpdef _run(self)
 
 
-# Only a base class can keep a freelist (Cython's rule): timers are
-# allocated normally.
+# No fields of its own (see Handle): timers come from Handle's freelist.
 cdef class TimerHandle(Handle):
-    cdef public double _when
-    cdef public bint _scheduled
-    cdef readonly unsigned long long _sequence
+    pass
 
 
 cdef unsigned long long _timer_sequence
@@ -89,5 +92,12 @@ cpdef Handle new_queued_handle(object callback, object args, object loop, object
                                bint debug)
 cpdef void leave_queue(Handle handle) noexcept
 cdef void _reveal_context(Handle handle) noexcept
-@cython.locals(context=_ObjectPointer, result=int)
 cdef int traverse_queued(PyObject *handle, visitproc visit, void *arg) noexcept
+
+cdef traverseproc _cython_traverse
+cdef inquiry _cython_clear
+@cython.locals(context=_ObjectPointer, result=int)
+cdef int _traverse_handle(PyObject *handle, visitproc visit, void *arg) noexcept
+cdef int _clear_handle(PyObject *handle) noexcept
+@cython.locals(handle_type=_TypeGCSlotsPointer, timer_type=_TypeGCSlotsPointer)
+cdef _extend_gc_slots()

@@ -139,44 +139,66 @@ class Handle:
 class TimerHandle(Handle):
     """Object returned by timed callback registration methods."""
 
-    __slots__ = ("_when", "_scheduled", "_sequence")
+    # Compiled, the fields are in Handle (see _handles.pxd); asyncio's names
+    # for them are the properties below.
+    __slots__ = ("_deadline", "_in_heap", "_order")
 
     def __init__(self, when, callback, args, loop, context=None):
         _init_timer(self, when, callback, args, loop, context, loop.get_debug())
 
+    @property
+    def _when(self):
+        return self._deadline
+
+    @_when.setter
+    def _when(self, when):
+        self._deadline = when
+
+    @property
+    def _scheduled(self):
+        return self._in_heap
+
+    @_scheduled.setter
+    def _scheduled(self, scheduled):
+        self._in_heap = scheduled
+
+    @property
+    def _sequence(self):
+        return self._order
+
     def _repr_info(self):
         info = Handle._repr_info(self)
-        info.insert(2 if self._cancelled else 1, f"when={self._when}")
+        info.insert(2 if self._cancelled else 1, f"when={self._deadline}")
         return info
 
     def __hash__(self):
-        return hash(self._when)
+        return hash(self._deadline)
 
     # Ordered by deadline only, as asyncio's; the timer queue also breaks
     # ties by scheduling order.
     def __lt__(self, other):
         if isinstance(other, TimerHandle):
-            return self._when < other._when
+            return self._deadline < other._when
         return NotImplemented
 
     def __le__(self, other):
         if isinstance(other, TimerHandle):
-            return self._when < other._when or self.__eq__(other)
+            return self._deadline < other._when or self.__eq__(other)
         return NotImplemented
 
     def __gt__(self, other):
         if isinstance(other, TimerHandle):
-            return self._when > other._when
+            return self._deadline > other._when
         return NotImplemented
 
     def __ge__(self, other):
         if isinstance(other, TimerHandle):
-            return self._when > other._when or self.__eq__(other)
+            return self._deadline > other._when or self.__eq__(other)
         return NotImplemented
 
     def __eq__(self, other):
         if isinstance(other, TimerHandle):
-            return (self._when == other._when
+            return (self._deadline == other._when
                     and self._callback == other._callback
                     and self._args == other._args
                     and self._cancelled == other._cancelled)
@@ -189,17 +211,22 @@ class TimerHandle(Handle):
 
     def when(self):
         """Return the scheduled callback time, on the loop.time() clock."""
-        return self._when
+        return self._deadline
 
 
 def _init_handle(handle, callback, args, loop, context, debug):
     if cython.compiled and handle._context_hidden:
-        # __init__ called again on a queued handle: the old context must be
-        # visible before it is let go (see new_queued_handle).
+        # __init__ called again: the old context must be visible before it
+        # is let go (see "hidden from the garbage collector" below).
         _reveal_context(handle)
     if context is None:
         if cython.compiled:
             context = PyContext_CopyCurrent()
+            handle._context = context
+            # The copy is the handle's alone: hidden. (Flagged first: a
+            # hidden context is never unflagged.)
+            handle._context_hidden = True
+            PyObject_GC_UnTrack(context)
         else:
             context = copy_context()
     handle._context = context
@@ -217,10 +244,10 @@ def _init_handle(handle, callback, args, loop, context, debug):
 def _init_timer(timer, when, callback, args, loop, context, debug):
     global _timer_sequence
     _init_handle(timer, callback, args, loop, context, debug)
-    timer._when = when
-    timer._scheduled = False
+    timer._deadline = when
+    timer._in_heap = False
     _timer_sequence += 1
-    timer._sequence = _timer_sequence
+    timer._order = _timer_sequence
 
 
 def new_handle(callback, args, loop, context, debug):
@@ -230,21 +257,30 @@ def new_handle(callback, args, loop, context, debug):
     return handle
 
 
-# -- handles in the ready queue, hidden from the garbage collector ----------
+# -- hidden from the garbage collector -------------------------------------
 #
-# A handle waiting in a loop's ready queue is kept alive by the queue, and
-# so is everything it refers to: the garbage collector could free nothing
-# through it. Compiled, such a handle is untracked, and so is the context it
-# copied (which nothing else holds), so that the collections a burst of
-# callbacks triggers do not walk them all. Once the handle leaves the queue
-# (``leave_queue``), it is tracked again if anyone still holds it, so that
-# cycles through a kept handle are collected as on asyncio.
+# Compiled, two kinds of objects that the collector could free nothing
+# through are untracked, so that collections (which a burst of callbacks or
+# timers triggers again and again) do not walk them:
+#
+# - the context a handle copied (call_soon without context=): the handle
+#   alone holds it. The handle's tp_traverse visits what the context refers
+#   to on its behalf, so cycles through the context are still found.
+# - a handle waiting in the ready queue (call_soon, call_soon_threadsafe):
+#   the queue keeps it alive. The loop's tp_traverse visits what such a
+#   handle refers to (traverse_queued), so a loop dropped unclosed is still
+#   collected; once the handle leaves the queue (leave_queue) it is tracked
+#   again if anyone still holds it.
+#
+# Visits on another object's behalf are made only for objects that object
+# alone holds; something held elsewhere too is left alone (its referents
+# then look held from outside: never freed too early, at worst kept).
 #
 # A context may not be freed untracked (CPython's deallocator unlinks it
-# from the collector's list unconditionally), so a hidden context is shown
-# again before its handle lets go of it: when the handle is kept, dies
-# (``__dealloc__``) or is initialised again. ``_context`` is read-only
-# compiled, so that nothing else can let go of it.
+# from the collector's list unconditionally): a hidden context is shown
+# again before its handle lets go of it, in __dealloc__, in tp_clear and
+# when __init__ runs again; ``_context`` is read-only compiled, so that
+# nothing else can make the handle let go of it.
 
 
 def new_queued_handle(callback, args, loop, context, debug):
@@ -255,11 +291,6 @@ def new_queued_handle(callback, args, loop, context, debug):
     _init_handle(handle, callback, args, loop, context, debug)
     if cython.compiled:
         PyObject_GC_UnTrack(handle)
-        if context is None:
-            # The copy is the handle's alone: hidden with it. (Flagged
-            # first: a hidden context is never unflagged.)
-            handle._context_hidden = True
-            PyObject_GC_UnTrack(handle._context)
     return handle
 
 
@@ -269,7 +300,6 @@ def leave_queue(handle):
     garbage collector again."""
     if cython.compiled:
         if Py_REFCNT(handle) > 1 and not PyObject_GC_IsTracked(handle):
-            _reveal_context(handle)
             PyObject_GC_Track(handle)
 
 
@@ -284,14 +314,9 @@ def _reveal_context(handle):
 
 
 def traverse_queued(handle, visit, arg):
-    """For a loop's tp_traverse: visit what a hidden handle in the ready queue
-    refers to, as if the loop held it (compiled only).
+    """For a loop's tp_traverse: visit what a hidden handle in the ready
+    queue refers to, if the queue alone holds it (compiled only).
 
-    Without this, whatever a hidden handle refers to would look referenced
-    from outside to the collector: a loop dropped without close() while a
-    handle waits (every handle refers to its loop) would never be collected.
-    Done only for a handle the queue alone holds: a handle held elsewhere
-    too must keep its referents alive whatever becomes of the loop.
     ``handle`` is a borrowed pointer: a tp_traverse must not change any
     reference count, not even for a moment.
     """
@@ -301,7 +326,12 @@ def traverse_queued(handle, visit, arg):
     if _gc_is_tracked(handle) or _refcount(handle) != 1:
         # Tracked: the collector walks it itself. Shared: left alone.
         return 0
-    result = _gc_slots(handle).tp_traverse(handle, visit, arg)
+    return _gc_slots(handle).tp_traverse(handle, visit, arg)
+
+
+def _traverse_handle(handle, visit, arg):
+    """Handle's tp_traverse: Cython's, then the hidden context's referents."""
+    result = _cython_traverse(handle, visit, arg)
     if result:
         return result
     if cython.cast(Handle, handle)._context_hidden:
@@ -309,6 +339,31 @@ def traverse_queued(handle, visit, arg):
         if _refcount(context) == 1:
             return _gc_slots(context).tp_traverse(context, visit, arg)
     return 0
+
+
+def _clear_handle(handle):
+    """Handle's tp_clear: the context shown again, then Cython's."""
+    _reveal_context(cython.cast(Handle, handle))
+    return _cython_clear(handle)
+
+
+def _extend_gc_slots():
+    global _cython_traverse, _cython_clear
+    # Cython gives TimerHandle Handle's slot functions: both are replaced.
+    handle_type = cython.cast(_TypeGCSlotsPointer, Handle)
+    timer_type = cython.cast(_TypeGCSlotsPointer, TimerHandle)
+    if (not handle_type.tp_flags & Py_TPFLAGS_HAVE_GC
+            or timer_type.tp_traverse != handle_type.tp_traverse
+            or timer_type.tp_clear != handle_type.tp_clear):
+        raise ImportError("fastloop._handles: Handle's GC slots are not as expected")
+    _cython_traverse = handle_type.tp_traverse
+    _cython_clear = handle_type.tp_clear
+    handle_type.tp_traverse = timer_type.tp_traverse = _traverse_handle
+    handle_type.tp_clear = timer_type.tp_clear = _clear_handle
+
+
+if cython.compiled:
+    _extend_gc_slots()
 
 
 def new_timer(when, callback, args, loop, context, debug):

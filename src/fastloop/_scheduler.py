@@ -327,7 +327,7 @@ class Scheduler:
             if first is None:
                 timeout = -1.0
             else:
-                timeout = first._when - self._now()
+                timeout = first._deadline - self._now()
                 if not timeout > 0.0:
                     # Past due, or NaN (call_at(nan)): poll without waiting.
                     timeout = 0.0
@@ -347,7 +347,7 @@ class Scheduler:
             now = self._now()
             while True:
                 first = timers.first()
-                if first is None or first._when > now:
+                if first is None or first._deadline > now:
                     break
                 timers.pop()
                 self._ready.append(first)

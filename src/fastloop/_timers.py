@@ -75,16 +75,16 @@ class TimerQueue:
         if cython.compiled:
             if self._size == self._capacity:
                 self._resize(max(_MIN_CAPACITY, 2 * self._capacity))
-            entry.when = timer._when
-            entry.sequence = timer._sequence
+            entry.when = timer._deadline
+            entry.sequence = timer._order
             # The entry's own reference, released when the timer leaves the heap.
             Py_INCREF(timer)
             entry.timer = cython.cast(cython.pointer(PyObject), timer)
             self._size += 1
             self._sift_up(0, self._size - 1, entry)
         else:
-            heapq.heappush(self.heap, (timer._when, timer._sequence, timer))
-        timer._scheduled = True
+            heapq.heappush(self.heap, (timer._deadline, timer._order, timer))
+        timer._in_heap = True
 
     def first(self):
         """The earliest timer, cancelled or not; None when empty."""
@@ -119,11 +119,11 @@ class TimerQueue:
                 self._shrink()
         else:
             top = heapq.heappop(self.heap)[2]
-        top._scheduled = False
+        top._in_heap = False
         return top
 
     def note_cancelled(self, timer):
-        if timer._scheduled:
+        if timer._in_heap:
             self.cancelled_count += 1
 
     def drop_cancelled(self):
@@ -139,7 +139,7 @@ class TimerQueue:
                 for entry in self.heap:
                     timer = entry[2]
                     if timer._cancelled:
-                        timer._scheduled = False
+                        timer._in_heap = False
                     else:
                         live.append(entry)
                 heapq.heapify(live)
@@ -153,11 +153,11 @@ class TimerQueue:
     def clear(self):
         if cython.compiled:
             for index in range(self._size):
-                cython.cast(TimerHandle, self._entries[index].timer)._scheduled = False
+                cython.cast(TimerHandle, self._entries[index].timer)._in_heap = False
             self._release_all()
         else:
             for entry in self.heap:
-                entry[2]._scheduled = False
+                entry[2]._in_heap = False
             self.heap = []
         self.cancelled_count = 0
 
@@ -213,7 +213,7 @@ class TimerQueue:
         for index in range(size):
             timer = cython.cast(TimerHandle, entries[index].timer)
             if timer._cancelled:
-                timer._scheduled = False
+                timer._in_heap = False
                 dropped[dropped_count] = timer
                 dropped_count += 1
                 # The list holds the timer now: the entry's reference goes.
