@@ -184,6 +184,14 @@ def test_cycle_through_a_handle_still_queued_when_the_loop_closes_is_collected(l
     assert collected(owner)
 
 
+class Holder:
+    """Something to put in a reference cycle and watch being collected."""
+
+
+# A context variable whose value makes a cycle through a context.
+held = contextvars.ContextVar("held")
+
+
 def handle_context(handle):
     # Handle.get_context() is new in 3.12.
     return handle.get_context() if sys.version_info >= (3, 12) else handle._context
@@ -202,16 +210,11 @@ def test_context_taken_from_a_queued_handle_outlives_it(loop):
 
 
 def test_cycle_through_a_queued_handles_context_is_collected(loop):
-    variable = contextvars.ContextVar("variable")
-
-    class Holder:
-        pass
-
     def keep_a_cycle(handle_box):
         # context -> variable's value -> holder -> context
         holder = Holder()
         holder.context = handle_context(handle_box[0])
-        variable.set(holder)
+        held.set(holder)
         handle_box.append(weakref.ref(holder))
 
     handle_box = []
@@ -238,14 +241,9 @@ def test_cycle_through_a_timers_context_is_collected(loop):
     # holder -> timer -> the context the timer copied -> holder (a context
     # variable's value). fastloop hides the copied context from the
     # collector; the timer must visit it on its behalf.
-    variable = contextvars.ContextVar("variable")
-
-    class Holder:
-        pass
-
     def schedule():
         holder = Holder()
-        variable.set(holder)
+        held.set(holder)
         holder.timer = loop.call_later(3600, print)
         holder.timer.cancel()
         return weakref.ref(holder)
@@ -257,14 +255,9 @@ def test_cycle_through_a_timers_context_is_collected(loop):
 
 
 def test_cycle_through_a_pending_timers_context_is_collected_with_its_loop(loop_factory):
-    variable = contextvars.ContextVar("variable")
-
-    class Holder:
-        pass
-
     def schedule(unclosed):
         holder = Holder()
-        variable.set(holder)
+        held.set(holder)
         holder.timer = unclosed.call_later(3600, print)
         return weakref.ref(holder)
 
