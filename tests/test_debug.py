@@ -205,6 +205,18 @@ def test_handle_remembers_where_it_was_created_in_debug_mode(debug_loop, method)
     assert (filename, lineno) == (__file__, line)
 
 
+def test_task_remembers_where_it_was_created_in_debug_mode(debug_loop):
+    async def nothing():
+        pass
+
+    task = debug_loop.create_task(nothing())
+    line = sys._getframe().f_lineno - 1
+    debug_loop.run_until_complete(task)
+
+    filename, lineno = task._source_traceback[-1][:2]
+    assert (filename, lineno) == (__file__, line)
+
+
 def test_handle_remembers_nothing_outside_debug_mode(loop):
     handle = loop.call_soon(print)
 

@@ -190,43 +190,6 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
 
     # -- futures and tasks ---------------------------------------------------
 
-    if _PY314:
-        def create_task(self, coro, **kwargs):
-            """Schedule or begin executing a coroutine object; return a Task."""
-            self._check_closed()
-            if self._task_factory is not None:
-                return self._task_factory(self, coro, **kwargs)
-            task = tasks.Task(coro, loop=self, **kwargs)
-            if task._source_traceback:
-                del task._source_traceback[-1]
-            try:
-                return task
-            finally:
-                # gh-128552: no task.exception().__traceback__ -> frame -> task cycle.
-                del task
-    else:
-        def create_task(self, coro, *, name=None, context=None, **kwargs):
-            """Schedule or begin executing a coroutine object; return a Task.
-
-            Extra keyword arguments (``eager_start`` on 3.12+) go to the
-            task factory or to Task, as asyncio does from 3.13.3 on.
-            """
-            self._check_closed()
-            if self._task_factory is None:
-                task = tasks.Task(coro, loop=self, name=name, context=context, **kwargs)
-                if task._source_traceback:
-                    del task._source_traceback[-1]
-            else:
-                if context is not None:
-                    kwargs["context"] = context
-                task = self._task_factory(self, coro, **kwargs)
-                if name is not None:
-                    task.set_name(name)
-            try:
-                return task
-            finally:
-                del task
-
     def set_task_factory(self, factory):
         """Set the factory loop.create_task() uses (None: the default).
 

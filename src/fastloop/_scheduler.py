@@ -18,14 +18,17 @@ except ImportError:
 
 import logging
 import socket
+import sys
 import threading
 import time
-from asyncio import futures, iscoroutine
+from asyncio import futures, iscoroutine, tasks
 
 from . import _asyncio_private as aio_private
 from ._handles import Handle, TimerHandle, leave_queue, new_handle, new_queued_handle, new_timer
 from ._poller import READABLE, WRITABLE, Poller
 from ._timers import TimerQueue
+
+_PY314 = sys.version_info >= (3, 14)
 
 # asyncio's own logger: users configure and tests capture "asyncio".
 logger = logging.getLogger("asyncio")
@@ -177,6 +180,39 @@ class Scheduler:
         """Create a Future object attached to the loop."""
         # Looked up at each call, as asyncio does: tests patch it.
         return futures.Future(loop=self)
+
+    def create_task(self, coro, *, name=None, context=None, **kwargs):
+        """Schedule or begin executing a coroutine object; return a Task.
+
+        Extra keyword arguments (``eager_start`` on 3.12+) go to the task
+        factory or to Task, as asyncio does from 3.13.3 on.
+        """
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        factory = self._task_factory
+        if factory is None:
+            task = tasks.Task(coro, loop=self, name=name, context=context, **kwargs)
+            if not cython.compiled and task._source_traceback:
+                # The line of this method, which asyncio's own omits.
+                # (Compiled, the method has no Python frame to omit.)
+                del task._source_traceback[-1]
+            try:
+                return task
+            finally:
+                # gh-128552: uncompiled, an eager task's exception traceback
+                # would hold this frame, and the frame the task.
+                del task
+        if context is not None:
+            kwargs["context"] = context
+        if _PY314:
+            # 3.14 hands the factory every argument, name included.
+            if name is not None:
+                kwargs["name"] = name
+            return factory(self, coro, **kwargs)
+        task = factory(self, coro, **kwargs)
+        if name is not None:
+            task.set_name(name)
+        return task
 
     def call_later(self, delay, callback, *args, context=None):
         """Arrange for a callback to be called after ``delay`` seconds."""
