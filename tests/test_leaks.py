@@ -3,9 +3,11 @@ handles, pending callbacks."""
 
 import asyncio
 import contextvars
+import copy
 import gc
 import importlib
 import os
+import pickle
 import signal
 import socket
 import sys
@@ -268,3 +270,29 @@ def test_cycle_through_a_pending_timers_context_is_collected_with_its_loop(loop_
         del unclosed
 
         assert collected(holder)
+
+
+@pytest.mark.parametrize("kind", ["call_soon", "call_later"])
+def test_copy_of_a_queued_handle_is_a_handle_of_its_own(loop, kind):
+    if kind == "call_soon":
+        handle = loop.call_soon(print, "original")
+    else:
+        handle = loop.call_later(3600, print, "original")
+
+    duplicate = copy.copy(handle)
+    duplicate._args = (duplicate,)  # a cycle through the copy
+    duplicate_is_alive = weakref.ref(duplicate)
+    del duplicate
+    gc.collect()
+
+    assert duplicate_is_alive() is None
+    assert handle._args == ("original",)
+    assert handle_context(handle).run(lambda: "usable") == "usable"
+
+
+def test_handles_cannot_be_pickled(loop):
+    # Not on asyncio either (a handle refers to its loop; what fails first
+    # differs). fastloop's must not pickle: unpickling could swap a hidden
+    # context.
+    with pytest.raises((TypeError, AttributeError, pickle.PicklingError)):
+        pickle.dumps(loop.call_soon(print))

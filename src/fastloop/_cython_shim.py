@@ -28,3 +28,8 @@ def final(cls):
 def no_gc_clear(cls):
     """Uncompiled, the collector clears what it clears."""
     return cls
+
+
+def auto_pickle(enabled):
+    """Uncompiled, pickling is Python's own."""
+    return lambda cls: cls

@@ -4,7 +4,8 @@ from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
 # Entering the handle's context directly saves building a Context.run call
 # per callback; PyContext_Enter raises on a context already entered, as
 # Context.run does.
-from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
+from cpython.contextvars cimport (PyContext_CheckExact, PyContext_CopyCurrent, PyContext_Enter,
+                                  PyContext_Exit)
 
 
 cdef extern from "Python.h":
@@ -79,6 +80,8 @@ cdef class TimerHandle(Handle):
 
 cdef unsigned long long _timer_sequence
 
+@cython.locals(duplicate=Handle)
+cdef Handle _copy_handle(Handle handle)
 cdef object _init_handle(Handle handle, object callback, object args, object loop,
                          object context, bint debug)
 cdef object _init_timer(TimerHandle timer, double when, object callback, object args,

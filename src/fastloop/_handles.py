@@ -43,6 +43,7 @@ def _caller_stack():
 # 100 bytes, 6 MiB at most. (The decorators must be here, not in the .pxd,
 # where Cython ignores them.)
 @cython.freelist(65536)
+@cython.auto_pickle(False)  # no __setstate__: it could swap a hidden context
 @cython.cclass
 class Handle:
     """Object returned by callback registration methods."""
@@ -75,6 +76,11 @@ class Handle:
     def __dealloc__(self):
         # Compiled only: before the fields are released.
         _reveal_context(self)
+
+    def __copy__(self):
+        # What copy.copy() does with asyncio's handles (a shallow copy of
+        # every field), without Cython's pickling: see _copy_handle.
+        return _copy_handle(self)
 
     def get_context(self):
         return self._context
@@ -214,6 +220,23 @@ class TimerHandle(Handle):
         return self._deadline
 
 
+def _copy_handle(handle):
+    """A shallow copy: it shares the context, and does not own it."""
+    duplicate = type(handle).__new__(type(handle))
+    duplicate._callback = handle._callback
+    duplicate._args = handle._args
+    duplicate._context = handle._context
+    duplicate._loop = handle._loop
+    duplicate._cancelled = handle._cancelled
+    duplicate._source_traceback = handle._source_traceback
+    duplicate._repr = handle._repr
+    if isinstance(handle, TimerHandle):
+        duplicate._deadline = handle._deadline
+        duplicate._in_heap = handle._in_heap
+        duplicate._order = handle._order
+    return duplicate
+
+
 def _init_handle(handle, callback, args, loop, context, debug):
     if cython.compiled and handle._context_hidden:
         # __init__ called again: the old context must be visible before it
@@ -307,9 +330,10 @@ def _reveal_context(handle):
     if cython.compiled:
         if handle._context_hidden:
             handle._context_hidden = False
-            # Tracking a tracked object is a fatal error: checked, whatever
-            # the order of events that led here.
-            if not PyObject_GC_IsTracked(handle._context):
+            # Only a context is ever hidden, and tracking a tracked object
+            # is a fatal error: both checked, whatever led here.
+            if (PyContext_CheckExact(handle._context)
+                    and not PyObject_GC_IsTracked(handle._context)):
                 PyObject_GC_Track(handle._context)
 
 
