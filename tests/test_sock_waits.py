@@ -3,6 +3,7 @@ the wait, and what becomes of the socket when others use, close, duplicate
 or reuse it. (fastloop asks the kernel for one report per wait: these pin
 down that nothing of it shows, beside asyncio's level-triggered watch.)"""
 
+import array
 import asyncio
 import errno
 import socket
@@ -322,3 +323,22 @@ def test_a_sock_recv_wait_ended_by_the_writer_side_leaves_the_reader_waiting(loo
         return reply, bytes(received) == PAYLOAD, await asyncio.wait_for(receiving, 5)
 
     assert loop.run_until_complete(main()) == (b"reply", True, b"again")
+
+
+@pytest.mark.parametrize("items", [16, len(PAYLOAD) // 4], ids=["sent-at-once", "waits"])
+def test_sock_sendall_counts_a_memoryview_in_bytes_not_items(loop, socket_pair, items):
+    left, right = socket_pair
+    data = memoryview(array.array("i", range(items)))
+
+    async def main():
+        sending = asyncio.ensure_future(loop.sock_sendall(left, data))
+        received = bytearray()
+        while len(received) < data.nbytes:
+            received += await loop.sock_recv(right, 1 << 16)
+        await asyncio.wait_for(sending, 5)
+        right.send(b"end")
+        return bytes(received), await loop.sock_recv(left, 100)
+
+    received, end = loop.run_until_complete(main())
+    assert received == data.tobytes()
+    assert end == b"end"

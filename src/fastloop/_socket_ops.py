@@ -48,6 +48,16 @@ def _check_socket(loop, sock):
         raise ValueError("the socket must be non-blocking")
 
 
+def _byte_count(data):
+    """How many bytes ``data`` holds, whatever the item size of a memoryview."""
+    if cython.compiled:
+        PyObject_GetBuffer(data, cython.address(view), PyBUF_SIMPLE)
+        count = view.len
+        PyBuffer_Release(cython.address(view))
+        return count
+    return memoryview(data).nbytes
+
+
 def _fd_to_watch(loop, sock):
     """``sock``'s fd, refused as asyncio's _ensure_fd_no_transport refuses
     it (an invalid fd, one an open transport owns)."""
@@ -55,7 +65,7 @@ def _fd_to_watch(loop, sock):
     # The weak dictionary's get() is Python code that raises KeyError for
     # every fd no transport owns; its dict of weak references (``data``,
     # in every CPython) answers that in C.
-    if type(fd) is int and fd >= 0 and loop._transports.data.get(fd) is None:
+    if type(fd) is int and fd >= 0 and fd not in loop._transports.data:
         return fd
     return loop._ensure_fd_no_transport(fd)
 
@@ -98,19 +108,23 @@ def _retry_when_ready(loop, fd, future, operation, sock):
         future.set_result(result)
 
 
-def _read_when_ready(loop, fd, future, read, sock, argument, not_ready):
-    """Callback of sock_recv's and sock_recv_into's one-shot wait: ``read(sock,
-    argument)`` settles the future, unless it answers ``not_ready``."""
+def _read_when_ready(loop, fd, future, sock, argument, into):
+    """Callback of sock_recv's (sock_recv_into's, if ``into``) one-shot
+    wait: a read settles the future, unless nothing is there to read."""
     if future.done():
         return
     try:
-        result = read(sock, argument)
+        if into:
+            count = recv_into(sock, argument)
+            result = None if count < 0 else count
+        else:
+            result = recv_bytes(sock, argument)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:
         future.set_exception(exc)
         return
-    if result == not_ready:
+    if result is None:
         _rearm(loop, fd)
     else:
         future.set_result(result)
@@ -170,7 +184,7 @@ class SocketOperations:
         future = self.create_future()
         fd = _fd_to_watch(self, sock)
         handle = _watch(self, fd, _READER, _read_when_ready,
-                        (self, fd, future, recv_bytes, sock, n, None), True)
+                        (self, fd, future, sock, n, False), True)
         try:
             return await future
         finally:
@@ -185,7 +199,7 @@ class SocketOperations:
         future = self.create_future()
         fd = _fd_to_watch(self, sock)
         handle = _watch(self, fd, _READER, _read_when_ready,
-                        (self, fd, future, recv_into, sock, buf, -1), True)
+                        (self, fd, future, sock, buf, True), True)
         try:
             return await future
         finally:
@@ -203,10 +217,10 @@ class SocketOperations:
         """Send all of ``data``; on error there is no telling how much went."""
         _check_socket(self, sock)
         sent = send_some(sock, data)
+        if sent == _byte_count(data):
+            return
         # Counted in bytes, whatever the item size of a memoryview.
         view = memoryview(data).cast("B")
-        if sent == len(view):
-            return
         future = self.create_future()
         fd = _fd_to_watch(self, sock)
         # Level-triggered: a large send takes a report per chunk. The writer
