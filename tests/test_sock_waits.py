@@ -325,6 +325,9 @@ def test_a_sock_recv_wait_ended_by_the_writer_side_leaves_the_reader_waiting(loo
     assert loop.run_until_complete(main()) == (b"reply", True, b"again")
 
 
+# Not asyncio's promise: its sock_sendall compares the bytes sent with the
+# memoryview's length in items, and never finishes sending such a view.
+@pytest.mark.fastloop_only
 @pytest.mark.parametrize("items", [16, len(PAYLOAD) // 4], ids=["sent-at-once", "waits"])
 def test_sock_sendall_counts_a_memoryview_in_bytes_not_items(loop, socket_pair, items):
     left, right = socket_pair
