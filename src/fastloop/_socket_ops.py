@@ -70,6 +70,10 @@ def _fd_to_watch(loop, sock):
     return loop._ensure_fd_no_transport(fd)
 
 
+# _watch, _unwatch and _rearm take the loop typed as a Scheduler (see the
+# .pxd): compiled, they reach its fd watches with C calls, not attribute
+# lookups on the Loop.
+
 def _watch(loop, fd, slot, callback, args, once):
     """The handle calling ``callback(*args)`` while ``fd`` is ready."""
     return loop._add_fd_handle(fd, slot, callback, args, once)
@@ -83,6 +87,7 @@ def _unwatch(loop, fd, slot, handle, future):
 
 
 def _rearm(loop, fd):
+    """A one-shot wait's callback found nothing to do: wait for the next report."""
     loop._rearm_once(fd)
 
 
