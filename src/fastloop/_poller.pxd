@@ -26,6 +26,8 @@ cdef extern from "_epoll_compat.h" nogil:
     int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
 
 
+cdef int ONESHOT
+
 cdef int _mask_from_epoll(uint32_t events)
 
 
@@ -43,8 +45,12 @@ cdef class Poller:
 
     @cython.locals(events=cython.p_void)
     cdef _grow(self, int capacity)
-    cpdef int interest(self, int fd)
     cpdef set_interest(self, int fd, int mask)
+    cdef arm_once(self, int fd, int mask)
+    cdef rearm(self, int fd)
+    @cython.locals(mask=int)
+    cdef keep_disarmed(self, int fd)
+    cdef _register(self, int fd, int old_mask, int mask)
     @cython.locals(op=int, event=epoll_event)
     cdef _epoll_ctl(self, int fd, int old_mask, int mask)
     cdef _select_epoll_set(self, int fd, int old_mask, int mask)

@@ -1,7 +1,7 @@
 """The poller: which file descriptors the loop watches, and the wait.
 
-Three backends behind one small interface (``set_interest``, ``poll``,
-``event_fd``/``event_mask``, ``close``):
+Three backends behind one small interface (``set_interest``, ``arm_once``,
+``poll``, ``event_fd``/``event_mask``, ``close``):
 
 * compiled, on Linux: ``epoll_wait`` called with the GIL released, into a
   preallocated event array;
@@ -10,6 +10,16 @@ Three backends behind one small interface (``set_interest``, ``poll``,
 
 Masks use epoll's bits; an error or hang-up wakes both directions, as the
 ``selectors`` module reports it.
+
+Two kinds of registration. ``set_interest`` watches an fd level-triggered:
+it is reported at every poll while it is ready, until unwatched (add_reader,
+transports). ``arm_once`` asks for one report (EPOLLONESHOT): the kernel
+then disables the registration but keeps it, so the next ``arm_once`` on the
+fd is one EPOLL_CTL_MOD instead of an EPOLL_CTL_ADD now and an
+EPOLL_CTL_DEL later. sock_* waits use it: they want one report per wait. A
+registration left behind by an fd closed or duplicated while armed can fire
+once, never again; a level-triggered one would fire at every poll. Without
+epoll, ``arm_once`` is ``set_interest``.
 """
 
 try:
@@ -24,6 +34,9 @@ import selectors
 
 READABLE = 0x001  # EPOLLIN
 WRITABLE = 0x004  # EPOLLOUT
+# In an interest mask: the registration is one-shot. Alone: registered with
+# the kernel but disabled (its one report was delivered), watching nothing.
+ONESHOT = 0x40000000  # EPOLLONESHOT
 
 _INITIAL_CAPACITY = 64
 # asyncio caps a poll at one day (base_events.MAXIMUM_SELECT_TIMEOUT).
@@ -105,11 +118,8 @@ class Poller:
         self._events = cython.cast(cython.pointer(epoll_event), events)
         self._capacity = capacity
 
-    def interest(self, fd):
-        return self._interest.get(fd, 0)
-
     def set_interest(self, fd, mask):
-        """Watch ``fd`` for ``mask`` (0 stops watching it).
+        """Watch ``fd`` for ``mask``, level-triggered (0 stops watching it).
 
         Raises OSError as the kernel reports it (EBADF for a closed fd,
         EPERM for a regular file), leaving the interest set unchanged.
@@ -117,8 +127,46 @@ class Poller:
         if self._closed:
             raise RuntimeError("poller is closed")
         old_mask = self._interest.get(fd, 0)
-        if mask == old_mask:
-            return
+        if mask != old_mask:
+            self._register(fd, old_mask, mask)
+
+    def arm_once(self, fd, mask):
+        """Report ``fd`` once, at the first poll that finds it ready for
+        ``mask``; then it stays registered, disabled, until armed again.
+
+        One system call, armed before or not. Errors as set_interest().
+        """
+        if self._closed:
+            raise RuntimeError("poller is closed")
+        if self._selector is not None:
+            self.set_interest(fd, mask)
+        else:
+            self._register(fd, self._interest.get(fd, 0), mask | ONESHOT)
+
+    def rearm(self, fd):
+        """Arm ``fd``'s one-shot registration again, for the same events
+        (its report came, and found nothing to do). Nothing for an fd
+        watched level-triggered, which is reported again anyway."""
+        mask = self._interest.get(fd, 0)
+        if mask & ONESHOT and mask != ONESHOT:
+            self._register(fd, mask, mask)
+
+    def keep_disarmed(self, fd):
+        """Stop watching ``fd`` after its one-shot report was delivered.
+
+        The kernel disabled the registration when it reported it: it is
+        kept, for the next arm_once() to enable with one system call. An
+        fd watched level-triggered is unregistered, as by set_interest(fd, 0).
+        """
+        mask = self._interest.get(fd, 0)
+        if mask & ONESHOT:
+            self._interest[fd] = ONESHOT
+        else:
+            self.set_interest(fd, 0)
+
+    def _register(self, fd, old_mask, mask):
+        """Tell the kernel (or the selector) that ``fd``'s interest goes from
+        ``old_mask`` to ``mask``, then note it."""
         if self._selector is not None:
             self._selector_set(fd, old_mask, mask)
         elif cython.compiled:

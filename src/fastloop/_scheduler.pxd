@@ -32,6 +32,7 @@ cdef extern from "Python.h":
 @cython.locals(now=timespec)
 cdef double _monotonic()
 
+cdef int _slot_event(int slot) noexcept
 cdef dict _instance_dict(object obj)
 
 cdef extern from *:
@@ -91,10 +92,11 @@ cdef class Scheduler:
     cdef double _deadline_after(self, object delay) except? -1.0
     cdef TimerHandle _schedule_timer(self, double when, object callback, object args,
                                      object context, str method)
-    @cython.locals(handle=Handle, handles=list, previous=Handle)
-    cdef Handle _add_fd_handle(self, int fd, int slot, int event, object callback, object args)
-    @cython.locals(handle=Handle, handles=list, mask=int)
-    cdef bint _remove_fd_handle(self, int fd, int slot, int event) except -1
+    @cython.locals(handle=Handle, handles=list, other=Handle, mask=int, previous=Handle)
+    cdef Handle _add_fd_handle(self, int fd, int slot, object callback, object args, bint once)
+    @cython.locals(handle=Handle, handles=list)
+    cdef bint _remove_fd_handle(self, int fd, int slot, bint reported_once) except -1
+    cdef _rearm_once(self, int fd)
     @cython.locals(timers=TimerQueue, first=TimerHandle, timeout=double, now=double,
                    poller=Poller, count=int, index=int, ready=list, todo=Py_ssize_t,
                    done=Py_ssize_t, entry=object, handle=Handle)

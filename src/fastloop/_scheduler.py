@@ -48,6 +48,11 @@ def _monotonic():
     return time.monotonic()
 
 
+def _slot_event(slot):
+    """What a slot of Scheduler._fd_handles[fd] watches: [reader, writer]."""
+    return READABLE if slot == 0 else WRITABLE
+
+
 def _instance_dict(obj):
     """The instance's __dict__ (compiled code may not spell it so)."""
     return PyObject_GenericGetDict(obj, cython.NULL)
@@ -277,54 +282,80 @@ class Scheduler:
                 "than the current one")
 
     # -- readers and writers -------------------------------------------------
+    #
+    # _fd_handles[fd] is [reader, writer]: slot 0 is watched for READABLE,
+    # slot 1 for WRITABLE. A watch is level-triggered (add_reader, transports)
+    # or, for a sock_* wait, one-shot: see _poller. One-shot only while the
+    # wait is the fd's only watcher; beside another it is level-triggered.
 
     def _add_reader(self, fd, callback, *args):
-        return self._add_fd_handle(fd, 0, READABLE, callback, args)
+        return self._add_fd_handle(fd, 0, callback, args, False)
 
     def _add_writer(self, fd, callback, *args):
-        return self._add_fd_handle(fd, 1, WRITABLE, callback, args)
+        return self._add_fd_handle(fd, 1, callback, args, False)
 
     def _remove_reader(self, fd):
-        return self._remove_fd_handle(fd, 0, READABLE)
+        return self._remove_fd_handle(fd, 0, False)
 
     def _remove_writer(self, fd):
-        return self._remove_fd_handle(fd, 1, WRITABLE)
+        return self._remove_fd_handle(fd, 1, False)
 
-    def _add_fd_handle(self, fd, slot, event, callback, args):
+    def _add_fd_handle(self, fd, slot, callback, args, once):
+        """Watch ``fd`` in ``slot`` with a new handle for ``callback(*args)``,
+        replacing (cancelling) the slot's previous handle; ``once``: as a
+        sock_* wait, which wants one report (see _rearm_once)."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
         handle = new_handle(callback, args, self, None, self._debug)
         handles = self._fd_handles.get(fd)
+        other = None if handles is None else handles[1 - slot]
+        mask = _slot_event(slot) if other is None else READABLE | WRITABLE
+        # The kernel first: on failure (a closed fd, a regular file) nothing
+        # is left behind.
+        if once and other is None:
+            self._poller.arm_once(fd, mask)
+        else:
+            self._poller.set_interest(fd, mask)
         if handles is None:
-            # Registers with the kernel first: on failure (a closed fd, a
-            # regular file) nothing is left behind.
-            self._poller.set_interest(fd, event)
             handles = [None, None]
             self._fd_handles[fd] = handles
-        else:
-            self._poller.set_interest(fd, self._poller.interest(fd) | event)
         previous = handles[slot]
         handles[slot] = handle
         if previous is not None:
             previous.cancel()
         return handle
 
-    def _remove_fd_handle(self, fd, slot, event):
+    def _remove_fd_handle(self, fd, slot, reported_once):
+        """Stop watching ``fd`` in ``slot``; True if a handle was there.
+
+        ``reported_once``: a sock_* wait whose report came, so that a
+        one-shot registration is disabled already and can stay.
+        """
         if self._closed:
             return False
         handles = self._fd_handles.get(fd)
         if handles is None:
             return False
         handle = handles[slot]
-        handles[slot] = None
-        mask = self._poller.interest(fd) & ~event
-        self._poller.set_interest(fd, mask)
-        if handles[0] is None and handles[1] is None:
-            del self._fd_handles[fd]
         if handle is None:
             return False
+        handles[slot] = None
+        if handles[1 - slot] is not None:
+            self._poller.set_interest(fd, _slot_event(1 - slot))
+        else:
+            del self._fd_handles[fd]
+            if reported_once:
+                self._poller.keep_disarmed(fd)
+            else:
+                self._poller.set_interest(fd, 0)
         handle.cancel()
         return True
+
+    def _rearm_once(self, fd):
+        """A sock_* wait on ``fd`` was reported ready but found nothing to
+        do (someone else took the data, or the report was stale): its
+        one-shot registration must be armed again."""
+        self._poller.rearm(fd)
 
     def _watches(self, fd, for_writing):
         """Whether ``fd`` is watched for writing (or reading)."""
@@ -479,14 +510,14 @@ class Scheduler:
             reader = handles[0]
             if reader is not None:
                 if reader._cancelled:
-                    self._remove_reader(fd)
+                    self._remove_fd_handle(fd, 0, False)
                 else:
                     self._ready.append(reader)
         if mask & WRITABLE:
             writer = handles[1]
             if writer is not None:
                 if writer._cancelled:
-                    self._remove_writer(fd)
+                    self._remove_fd_handle(fd, 1, False)
                 else:
                     self._ready.append(writer)
 

@@ -10,7 +10,13 @@ The module is compiled: a sock_recv/sock_sendall loop runs per packet. The
 calls that would block return a marker instead of raising BlockingIOError
 (``_stream_core.recv_bytes`` and friends), and the fd is unwatched in the
 waiting coroutine's ``finally`` rather than from a done callback, which
-saves a scheduled callback per wait.
+saves a scheduled callback per wait. sock_recv and sock_recv_into wait in
+their own coroutine, not in a helper's: one coroutine level less per packet.
+
+A wait asks the scheduler for one report (a one-shot registration, see
+_poller): one epoll_ctl per wait instead of two. A callback that finds
+nothing to do after all arms it again (``_rearm_once``). sock_sendall keeps
+a level-triggered watch: a large send takes one report per chunk.
 """
 
 try:
@@ -29,15 +35,65 @@ except ImportError:
     ssl = None
 
 
+# The slots of Scheduler._fd_handles[fd].
+_READER = 0
+_WRITER = 1
+
+
 def _check_socket(loop, sock):
-    if ssl is not None and isinstance(sock, ssl.SSLSocket):
+    # A plain socket is never an SSLSocket (a subclass).
+    if type(sock) is not socket.socket and ssl is not None and isinstance(sock, ssl.SSLSocket):
         raise TypeError("Socket cannot be of type SSLSocket")
     if loop._debug and sock.gettimeout() != 0:
         raise ValueError("the socket must be non-blocking")
 
 
-def _retry_when_ready(future, operation, sock):
-    """Reader/writer callback: try ``operation(sock)`` again, settle the future.
+def _byte_count(data):
+    """How many bytes ``data`` holds, whatever the item size of a memoryview."""
+    if cython.compiled:
+        PyObject_GetBuffer(data, cython.address(view), PyBUF_SIMPLE)
+        count = view.len
+        PyBuffer_Release(cython.address(view))
+        return count
+    return memoryview(data).nbytes
+
+
+def _fd_to_watch(loop, sock):
+    """``sock``'s fd, refused as asyncio's _ensure_fd_no_transport refuses
+    it (an invalid fd, one an open transport owns)."""
+    fd = sock.fileno()
+    # The weak dictionary's get() is Python code that raises KeyError for
+    # every fd no transport owns; its dict of weak references (``data``,
+    # in every CPython) answers that in C.
+    if type(fd) is int and fd >= 0 and fd not in loop._transports.data:
+        return fd
+    return loop._ensure_fd_no_transport(fd)
+
+
+# _watch, _unwatch and _rearm take the loop typed as a Scheduler (see the
+# .pxd): compiled, they reach its fd watches with C calls, not attribute
+# lookups on the Loop.
+
+def _watch(loop, fd, slot, callback, args, once):
+    """The handle calling ``callback(*args)`` while ``fd`` is ready."""
+    return loop._add_fd_handle(fd, slot, callback, args, once)
+
+
+def _unwatch(loop, fd, slot, handle, future):
+    """End a sock_* wait, unless a later add_reader() or add_writer() took
+    the fd over. A future settled by the callback means the report came."""
+    if not handle._cancelled:
+        loop._remove_fd_handle(fd, slot, future.done() and not future.cancelled())
+
+
+def _rearm(loop, fd):
+    """A one-shot wait's callback found nothing to do: wait for the next report."""
+    loop._rearm_once(fd)
+
+
+def _retry_when_ready(loop, fd, future, operation, sock):
+    """Callback of a one-shot wait: try ``operation(sock)`` again, settle
+    the future.
 
     The operation looks the socket method up at each try, as asyncio does.
     """
@@ -47,6 +103,7 @@ def _retry_when_ready(future, operation, sock):
     try:
         result = operation(sock)
     except (BlockingIOError, InterruptedError):
+        _rearm(loop, fd)
         return
     except (SystemExit, KeyboardInterrupt):
         raise
@@ -56,19 +113,25 @@ def _retry_when_ready(future, operation, sock):
         future.set_result(result)
 
 
-def _read_when_ready(future, read, sock, argument, not_ready):
-    """Reader callback of sock_recv and sock_recv_into: ``read(sock,
-    argument)`` settles the future, unless it answers ``not_ready``."""
+def _read_when_ready(loop, fd, future, sock, argument, into):
+    """Callback of sock_recv's (sock_recv_into's, if ``into``) one-shot
+    wait: a read settles the future, unless nothing is there to read."""
     if future.done():
         return
     try:
-        result = read(sock, argument)
+        if into:
+            count = recv_into(sock, argument)
+            result = None if count < 0 else count
+        else:
+            result = recv_bytes(sock, argument)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:
         future.set_exception(exc)
         return
-    if result != not_ready:
+    if result is None:
+        _rearm(loop, fd)
+    else:
         future.set_result(result)
 
 
@@ -91,7 +154,8 @@ def _accept(sock):
 
 
 class SocketOperations:
-    """The sock_* half of Loop; expects _add_reader/_add_writer."""
+    """The sock_* half of Loop: a mixin for a Scheduler (whose fd watches it
+    uses) with _transports and _ensure_fd_no_transport."""
 
     async def _read(self, sock, operation):
         """``operation(sock)`` at once if the socket lets it through, else
@@ -101,32 +165,19 @@ class SocketOperations:
             return operation(sock)
         except (BlockingIOError, InterruptedError):
             pass
-        return await self._when_readable(sock, _retry_when_ready, operation, sock)
+        return await self._wait_once(sock, _READER, operation)
 
-    async def _when_readable(self, sock, callback, *args):
-        """The future ``callback(future, *args)`` settles, called whenever
-        ``sock`` is readable; the fd is watched until then."""
+    async def _wait_once(self, sock, slot, operation):
+        """The result of ``operation(sock)``, tried each time ``sock`` is
+        reported ready for ``slot``."""
         future = self.create_future()
-        fd = sock.fileno()
-        self._ensure_fd_no_transport(fd)
-        handle = self._add_reader(fd, callback, future, *args)
+        fd = _fd_to_watch(self, sock)
+        handle = _watch(self, fd, slot, _retry_when_ready, (self, fd, future, operation, sock),
+                        True)
         try:
             return await future
         finally:
-            # Unless a later add_reader() took the fd over.
-            if not handle._cancelled:
-                self._remove_reader(fd)
-
-    async def _when_writable(self, sock, callback, *args):
-        future = self.create_future()
-        fd = sock.fileno()
-        self._ensure_fd_no_transport(fd)
-        handle = self._add_writer(fd, callback, future, *args)
-        try:
-            return await future
-        finally:
-            if not handle._cancelled:
-                self._remove_writer(fd)
+            _unwatch(self, fd, slot, handle, future)
 
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from ``sock``."""
@@ -134,7 +185,15 @@ class SocketOperations:
         data = recv_bytes(sock, n)
         if data is not None:
             return data
-        return await self._when_readable(sock, _read_when_ready, recv_bytes, sock, n, None)
+        # _wait_once's lines, with the read's own callback.
+        future = self.create_future()
+        fd = _fd_to_watch(self, sock)
+        handle = _watch(self, fd, _READER, _read_when_ready,
+                        (self, fd, future, sock, n, False), True)
+        try:
+            return await future
+        finally:
+            _unwatch(self, fd, _READER, handle, future)
 
     async def sock_recv_into(self, sock, buf):
         """Receive into the writable buffer ``buf``; return the byte count."""
@@ -142,7 +201,14 @@ class SocketOperations:
         count = recv_into(sock, buf)
         if count >= 0:
             return count
-        return await self._when_readable(sock, _read_when_ready, recv_into, sock, buf, -1)
+        future = self.create_future()
+        fd = _fd_to_watch(self, sock)
+        handle = _watch(self, fd, _READER, _read_when_ready,
+                        (self, fd, future, sock, buf, True), True)
+        try:
+            return await future
+        finally:
+            _unwatch(self, fd, _READER, handle, future)
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to ``bufsize`` bytes: (data, address)."""
@@ -156,12 +222,20 @@ class SocketOperations:
         """Send all of ``data``; on error there is no telling how much went."""
         _check_socket(self, sock)
         sent = send_some(sock, data)
+        if sent == _byte_count(data):
+            return
         # Counted in bytes, whatever the item size of a memoryview.
         view = memoryview(data).cast("B")
-        if sent == len(view):
-            return
-        # The writer callback moves the position on, in this list.
-        await self._when_writable(sock, self._sock_sendall, sock, view, [sent])
+        future = self.create_future()
+        fd = _fd_to_watch(self, sock)
+        # Level-triggered: a large send takes a report per chunk. The writer
+        # callback moves the position on, in the list.
+        handle = _watch(self, fd, _WRITER, self._sock_sendall, (future, sock, view, [sent]),
+                        False)
+        try:
+            await future
+        finally:
+            _unwatch(self, fd, _WRITER, handle, future)
 
     def _sock_sendall(self, future, sock, view, position):
         if future.done():
@@ -187,8 +261,7 @@ class SocketOperations:
             return sock.sendto(data, address)
         except (BlockingIOError, InterruptedError):
             pass
-        return await self._when_writable(sock, _retry_when_ready,
-                                         methodcaller("sendto", data, 0, address), sock)
+        return await self._wait_once(sock, _WRITER, methodcaller("sendto", data, 0, address))
 
     async def sock_connect(self, sock, address):
         """Connect ``sock`` to ``address`` (resolved first for IP sockets)."""
@@ -205,7 +278,7 @@ class SocketOperations:
             pass
         else:
             return
-        await self._when_writable(sock, _retry_when_ready, _connected(address), sock)
+        await self._wait_once(sock, _WRITER, _connected(address))
 
     async def sock_accept(self, sock):
         """Accept a connection: (conn, address), ``conn`` non-blocking."""
