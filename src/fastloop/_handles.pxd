@@ -82,6 +82,7 @@ cdef unsigned long long _timer_sequence
 
 @cython.locals(duplicate=Handle)
 cdef Handle _copy_handle(Handle handle)
+cdef _reinit_check(Handle handle)
 cdef object _init_handle(Handle handle, object callback, object args, object loop,
                          object context, bint debug)
 cdef object _init_timer(TimerHandle timer, double when, object callback, object args,

@@ -54,6 +54,7 @@ class Handle:
                  "_source_traceback", "_repr", "__weakref__")
 
     def __init__(self, callback, args, loop, context=None):
+        _reinit_check(self)
         _init_handle(self, callback, args, loop, context, loop.get_debug())
 
     def _repr_info(self):
@@ -150,6 +151,7 @@ class TimerHandle(Handle):
     __slots__ = ("_deadline", "_in_heap", "_order")
 
     def __init__(self, when, callback, args, loop, context=None):
+        _reinit_check(self)
         _init_timer(self, when, callback, args, loop, context, loop.get_debug())
 
     @property
@@ -237,11 +239,16 @@ def _copy_handle(handle):
     return duplicate
 
 
-def _init_handle(handle, callback, args, loop, context, debug):
-    if cython.compiled and handle._context_hidden:
-        # __init__ called again: the old context must be visible before it
-        # is let go (see "hidden from the garbage collector" below).
+def _reinit_check(handle):
+    """__init__ may run again on a handle: its old context must then be
+    visible before it is let go (see "hidden from the garbage collector")."""
+    if cython.compiled:
         _reveal_context(handle)
+
+
+def _init_handle(handle, callback, args, loop, context, debug):
+    # The handle is new (new_handle, new_timer, new_queued_handle), or its
+    # __init__ ran _reinit_check first.
     if context is None:
         if cython.compiled:
             context = PyContext_CopyCurrent()

@@ -423,6 +423,9 @@ class Scheduler:
         todo = len(ready)
         done = 0
         entry = None
+        # Read once: uncompiled, each cython.compiled is two lookups per
+        # callback; compiled, the C compiler folds the constant.
+        compiled = cython.compiled
         try:
             while done < todo:
                 # Let go of each entry as it runs, as asyncio's popleft()
@@ -431,7 +434,7 @@ class Scheduler:
                 entry = ready[done]
                 ready[done] = None
                 done += 1
-                if cython.compiled and done < PyList_GET_SIZE(ready):
+                if compiled and done < PyList_GET_SIZE(ready):
                     # Start loading the next handle while this one runs:
                     # a long queue (timers fired together) is otherwise a
                     # wait on memory per callback.
@@ -444,7 +447,7 @@ class Scheduler:
                         else:
                             handle._run()
                     handle = None
-                    if cython.compiled:
+                    if compiled:
                         leave_queue(entry)
                 elif entry is not None:
                     # _ready is asyncio's name, and code that appends its own
