@@ -58,12 +58,6 @@ cdef class Handle:
     # back (see new_queued_handle).
     cdef readonly object _context
     cdef bint _context_hidden
-    # A timer's fields: TimerHandle's _when, _scheduled and _sequence. Kept
-    # in every handle so that the two classes have one size, and timers
-    # share the freelist (Cython keeps one for a base class only).
-    cdef double _deadline
-    cdef bint _in_heap
-    cdef unsigned long long _order
     cdef public object _loop
     cdef public bint _cancelled
     cdef public object _source_traceback
@@ -73,15 +67,21 @@ cdef class Handle:
     cpdef _run(self)
 
 
-# No fields of its own (see Handle): timers come from Handle's freelist.
+# Timers keep no freelist (Cython keeps one for a base class only). Moving
+# these fields into Handle, so that timers could share its freelist, was
+# measured slower: every handle grew by 24 bytes (see docs/architecture.md).
 cdef class TimerHandle(Handle):
-    pass
+    # asyncio's _when, _scheduled and _sequence (properties, in _handles.py).
+    cdef double _deadline
+    cdef bint _in_heap
+    cdef unsigned long long _order
 
 
 cdef unsigned long long _timer_sequence
 
 @cython.locals(duplicate=Handle)
 cdef Handle _copy_handle(Handle handle)
+cdef void _copy_timer_fields(TimerHandle timer, TimerHandle duplicate) noexcept
 cdef _reinit_check(Handle handle)
 cdef object _init_handle(Handle handle, object callback, object args, object loop,
                          object context, bint debug)

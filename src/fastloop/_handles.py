@@ -233,10 +233,14 @@ def _copy_handle(handle):
     duplicate._source_traceback = handle._source_traceback
     duplicate._repr = handle._repr
     if isinstance(handle, TimerHandle):
-        duplicate._deadline = handle._deadline
-        duplicate._in_heap = handle._in_heap
-        duplicate._order = handle._order
+        _copy_timer_fields(handle, duplicate)
     return duplicate
+
+
+def _copy_timer_fields(timer, duplicate):
+    duplicate._deadline = timer._deadline
+    duplicate._in_heap = timer._in_heap
+    duplicate._order = timer._order
 
 
 def _reinit_check(handle):
