@@ -21,16 +21,20 @@ cdef extern from "Python.h":
     ctypedef int (*visitproc)(PyObject *, void *) noexcept
     ctypedef int (*traverseproc)(PyObject *, visitproc, void *) noexcept
     ctypedef int (*inquiry)(PyObject *) noexcept
+    ctypedef void (*destructor)(PyObject *) noexcept
     ctypedef struct _TypeGCSlots "PyTypeObject":
         unsigned long tp_flags
         traverseproc tp_traverse
         inquiry tp_clear
+        destructor tp_dealloc
     # Borrowed-pointer forms, for tp_traverse code (which must not change a
     # reference count, not even for a moment).
     Py_ssize_t _refcount "Py_REFCNT" (PyObject *obj)
     int _gc_is_tracked "PyObject_GC_IsTracked" (PyObject *obj)
     _TypeGCSlots *_gc_slots "Py_TYPE" (PyObject *obj)
     PyObject *_type_pointer "(PyObject *)Py_TYPE" (PyObject *obj)
+    void _gc_track "PyObject_GC_Track" (PyObject *obj)
+    bint _is_exact_context "PyContext_CheckExact" (PyObject *obj)
 
 ctypedef _TypeGCSlots *_TypeGCSlotsPointer
 ctypedef PyObject *_ObjectPointer
@@ -103,5 +107,8 @@ cdef inquiry _cython_clear
 @cython.locals(context=_ObjectPointer, result=int)
 cdef int _traverse_handle(PyObject *handle, visitproc visit, void *arg) noexcept
 cdef int _clear_handle(PyObject *handle) noexcept
+cdef destructor _cython_dealloc
+@cython.locals(context=_ObjectPointer)
+cdef void _dealloc_handle(PyObject *handle) noexcept
 @cython.locals(handle_type=_TypeGCSlotsPointer, timer_type=_TypeGCSlotsPointer)
 cdef _extend_gc_slots()

@@ -74,10 +74,6 @@ class Handle:
             return self._repr
         return "<{}>".format(" ".join(self._repr_info()))
 
-    def __dealloc__(self):
-        # Compiled only: before the fields are released.
-        _reveal_context(self)
-
     def __copy__(self):
         # What copy.copy() does with asyncio's handles (a shallow copy of
         # every field), without Cython's pickling: see _copy_handle.
@@ -312,7 +308,7 @@ def new_handle(callback, args, loop, context, debug):
 #
 # A context may not be freed untracked (CPython's deallocator unlinks it
 # from the collector's list unconditionally): a hidden context is shown
-# again before its handle lets go of it, in __dealloc__, in tp_clear and
+# again before its handle lets go of it, in tp_dealloc, in tp_clear and
 # when __init__ runs again; ``_context`` is read-only compiled, so that
 # nothing else can make the handle let go of it.
 
@@ -376,6 +372,20 @@ def _traverse_handle(handle, visit, arg):
     return 0
 
 
+def _dealloc_handle(handle):
+    """Handle's tp_dealloc: the hidden context shown again, then Cython's.
+
+    Not a __dealloc__ method, which Cython wraps in an exception save and
+    restore for every handle freed. The handle's reference count is 0 here:
+    only borrowed pointers, no object references, may be taken."""
+    if cython.cast(Handle, handle)._context_hidden:
+        cython.cast(Handle, handle)._context_hidden = False
+        context = cython.cast(_ObjectPointer, cython.cast(Handle, handle)._context)
+        if _is_exact_context(context) and not _gc_is_tracked(context):
+            _gc_track(context)
+    _cython_dealloc(handle)
+
+
 def _clear_handle(handle):
     """Handle's tp_clear: the context shown again, then Cython's."""
     _reveal_context(cython.cast(Handle, handle))
@@ -383,18 +393,21 @@ def _clear_handle(handle):
 
 
 def _extend_gc_slots():
-    global _cython_traverse, _cython_clear
+    global _cython_traverse, _cython_clear, _cython_dealloc
     # Cython gives TimerHandle Handle's slot functions: both are replaced.
     handle_type = cython.cast(_TypeGCSlotsPointer, Handle)
     timer_type = cython.cast(_TypeGCSlotsPointer, TimerHandle)
     if (not handle_type.tp_flags & Py_TPFLAGS_HAVE_GC
             or timer_type.tp_traverse != handle_type.tp_traverse
-            or timer_type.tp_clear != handle_type.tp_clear):
+            or timer_type.tp_clear != handle_type.tp_clear
+            or timer_type.tp_dealloc != handle_type.tp_dealloc):
         raise ImportError("fastloop._handles: Handle's GC slots are not as expected")
     _cython_traverse = handle_type.tp_traverse
     _cython_clear = handle_type.tp_clear
+    _cython_dealloc = handle_type.tp_dealloc
     handle_type.tp_traverse = timer_type.tp_traverse = _traverse_handle
     handle_type.tp_clear = timer_type.tp_clear = _clear_handle
+    handle_type.tp_dealloc = timer_type.tp_dealloc = _dealloc_handle
 
 
 if cython.compiled:
