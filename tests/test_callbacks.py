@@ -250,3 +250,40 @@ def test_due_timers_run_after_the_callbacks_already_ready(loop):
     run_once(loop)
 
     assert calls == ["ready callback", "due timer"]
+
+
+def test_callback_that_cancels_its_own_handle_while_running_completes(loop):
+    # The handle lets go of the callback and its arguments while they run.
+    calls = []
+    handles = []
+
+    def cancel_self(marker):
+        handles[0].cancel()
+        calls.append(marker)
+
+    handles.append(loop.call_soon(cancel_self, object()))
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+    assert len(calls) == 1
+
+
+def test_handle_whose_args_were_replaced_by_a_list_runs_with_them(loop):
+    calls = []
+    handle = loop.call_soon(calls.append, "original")
+    handle._args = ["replaced"]
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+    assert calls == ["replaced"]
+
+
+def test_handle_whose_args_were_set_to_none_reports_a_type_error(loop):
+    errors = []
+    loop.set_exception_handler(lambda loop, context: errors.append(context["exception"]))
+    handle = loop.call_soon(print)
+    handle._args = None
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+    assert [type(error) for error in errors] == [TypeError]
