@@ -9,8 +9,8 @@ from cpython.contextvars cimport (PyContext_CheckExact, PyContext_CopyCurrent, P
 
 
 cdef extern from "Python.h":
-    # Handles waiting in the ready queue are hidden from the garbage
-    # collector (see new_queued_handle).
+    # Queued handles and copied contexts are hidden from the garbage
+    # collector (see "hidden from the garbage collector" in _handles.py).
     void PyObject_GC_UnTrack(object obj)
     void PyObject_GC_Track(object obj)
     bint PyObject_GC_IsTracked(object obj)
@@ -59,7 +59,7 @@ cdef class Handle:
     cdef public object _callback
     cdef public object _args
     # Read-only: a hidden context must not be let go of behind the handle's
-    # back (see new_queued_handle).
+    # back (see "hidden from the garbage collector" in _handles.py).
     cdef readonly object _context
     cdef bint _context_hidden
     cdef public object _loop

@@ -6,7 +6,8 @@ from typing import Any
 class Handle:
     _callback: Callable[..., object] | None
     _args: tuple[Any, ...] | None
-    _context: contextvars.Context
+    @property
+    def _context(self) -> contextvars.Context: ...  # read-only compiled
     _loop: Any
     _cancelled: bool
     _source_traceback: list[Any] | None
