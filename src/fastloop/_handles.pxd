@@ -4,8 +4,7 @@ from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
 # Entering the handle's context directly saves building a Context.run call
 # per callback; PyContext_Enter raises on a context already entered, as
 # Context.run does.
-from cpython.contextvars cimport (PyContext_CheckExact, PyContext_CopyCurrent, PyContext_Enter,
-                                  PyContext_Exit)
+from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 
 
 cdef extern from "Python.h":
@@ -99,7 +98,8 @@ cpdef TimerHandle new_timer(double when, object callback, object args, object lo
 cpdef Handle new_queued_handle(object callback, object args, object loop, object context,
                                bint debug)
 cpdef void leave_queue(Handle handle) noexcept
-cdef void _reveal_context(Handle handle) noexcept
+@cython.locals(context=_ObjectPointer)
+cdef void _reveal_context(PyObject *handle) noexcept
 cdef int traverse_queued(PyObject *handle, visitproc visit, void *arg) noexcept
 
 cdef traverseproc _cython_traverse
@@ -108,7 +108,6 @@ cdef inquiry _cython_clear
 cdef int _traverse_handle(PyObject *handle, visitproc visit, void *arg) noexcept
 cdef int _clear_handle(PyObject *handle) noexcept
 cdef destructor _cython_dealloc
-@cython.locals(context=_ObjectPointer)
 cdef void _dealloc_handle(PyObject *handle) noexcept
 @cython.locals(handle_type=_TypeGCSlotsPointer, timer_type=_TypeGCSlotsPointer)
 cdef _extend_gc_slots()

@@ -142,8 +142,8 @@ class Handle:
 class TimerHandle(Handle):
     """Object returned by timed callback registration methods."""
 
-    # Compiled, the fields are in Handle (see _handles.pxd); asyncio's names
-    # for them are the properties below.
+    # Compiled, the .pxd declares the same fields; asyncio's names for them
+    # are the properties below.
     __slots__ = ("_deadline", "_in_heap", "_order")
 
     def __init__(self, when, callback, args, loop, context=None):
@@ -243,7 +243,7 @@ def _reinit_check(handle):
     """__init__ may run again on a handle: its old context must then be
     visible before it is let go (see "hidden from the garbage collector")."""
     if cython.compiled:
-        _reveal_context(handle)
+        _reveal_context(cython.cast(_ObjectPointer, handle))
 
 
 def _init_handle(handle, callback, args, loop, context, debug):
@@ -252,7 +252,6 @@ def _init_handle(handle, callback, args, loop, context, debug):
     if context is None:
         if cython.compiled:
             context = PyContext_CopyCurrent()
-            handle._context = context
             # The copy is the handle's alone: hidden. (Flagged first: a
             # hidden context is never unflagged.)
             handle._context_hidden = True
@@ -334,14 +333,19 @@ def leave_queue(handle):
 
 
 def _reveal_context(handle):
-    if cython.compiled:
-        if handle._context_hidden:
-            handle._context_hidden = False
-            # Only a context is ever hidden, and tracking a tracked object
-            # is a fatal error: both checked, whatever led here.
-            if (PyContext_CheckExact(handle._context)
-                    and not PyObject_GC_IsTracked(handle._context)):
-                PyObject_GC_Track(handle._context)
+    """Show ``handle``'s hidden context to the garbage collector again,
+    before the handle lets go of it (compiled only).
+
+    ``handle`` is a borrowed pointer: called from tp_dealloc, where the
+    handle's reference count is 0, no object reference may be taken.
+    """
+    if cython.cast(Handle, handle)._context_hidden:
+        cython.cast(Handle, handle)._context_hidden = False
+        context = cython.cast(_ObjectPointer, cython.cast(Handle, handle)._context)
+        # Only a context is ever hidden, and tracking a tracked object is a
+        # fatal error: both checked, whatever led here.
+        if _is_exact_context(context) and not _gc_is_tracked(context):
+            _gc_track(context)
 
 
 def traverse_queued(handle, visit, arg):
@@ -376,19 +380,14 @@ def _dealloc_handle(handle):
     """Handle's tp_dealloc: the hidden context shown again, then Cython's.
 
     Not a __dealloc__ method, which Cython wraps in an exception save and
-    restore for every handle freed. The handle's reference count is 0 here:
-    only borrowed pointers, no object references, may be taken."""
-    if cython.cast(Handle, handle)._context_hidden:
-        cython.cast(Handle, handle)._context_hidden = False
-        context = cython.cast(_ObjectPointer, cython.cast(Handle, handle)._context)
-        if _is_exact_context(context) and not _gc_is_tracked(context):
-            _gc_track(context)
+    restore for every handle freed."""
+    _reveal_context(handle)
     _cython_dealloc(handle)
 
 
 def _clear_handle(handle):
     """Handle's tp_clear: the context shown again, then Cython's."""
-    _reveal_context(cython.cast(Handle, handle))
+    _reveal_context(handle)
     return _cython_clear(handle)
 
 

@@ -458,11 +458,11 @@ class Scheduler:
                         entry._run()
                 entry = None
         finally:
-            if cython.compiled and entry is not None and isinstance(entry, Handle):
-                # A callback raised through _run (KeyboardInterrupt,
-                # SystemExit): its handle left the queue all the same.
-                leave_queue(entry)
-            if cython.compiled:
+            if compiled:
+                if entry is not None and isinstance(entry, Handle):
+                    # A callback raised through _run (KeyboardInterrupt,
+                    # SystemExit): its handle left the queue all the same.
+                    leave_queue(entry)
                 # del ready[:done], without building a slice object.
                 PyList_DelSlice(ready, 0, done, cython.NULL)
             else:
