@@ -373,6 +373,63 @@ def test_the_caller_may_reuse_its_bytearray_once_write_returns(loop):
     assert loop.run_until_complete(main()) == 0
 
 
+def _received_after(loop, write):
+    """The bytes a peer receives when ``write(transport)`` runs in one
+    callback, followed by write_eof()."""
+
+    async def main():
+        ours, theirs = socket.socketpair()
+        with theirs:
+            theirs.setblocking(False)
+            transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
+            write(transport)
+            transport.write_eof()
+            received = bytearray()
+            while chunk := await loop.sock_recv(theirs, 1 << 16):
+                received += chunk
+            transport.close()
+            return bytes(received)
+
+    return loop.run_until_complete(main())
+
+
+# fastloop keeps a view of bytes without copying them until the iteration's
+# batch is sent: its own view, which the caller's release() does not end.
+def test_views_released_right_after_write_are_still_sent(loop):
+    data = b"header" + PAYLOAD[:1024]  # under the high-water mark: batched
+
+    def write(transport):
+        with memoryview(data) as view:
+            header, body = view[:6], view[6:]
+            transport.write(header)
+            transport.writelines([body[:10], body[10:]])
+            header.release()
+            body.release()
+
+    assert _received_after(loop, write) == data
+
+
+def test_views_of_a_buffer_mutated_after_write_send_what_it_held_at_write(loop):
+    chunk = bytearray(b"original")
+
+    def write(transport):
+        transport.write(memoryview(chunk).toreadonly())  # read-only, yet mutable
+        transport.write(memoryview(chunk)[4:])
+        chunk[:] = b"MUTATED!"
+
+    assert _received_after(loop, write) == b"original" + b"inal"
+
+
+def test_views_whose_items_are_wider_than_a_byte_send_all_their_bytes(loop):
+    data = b"abcdefgh"
+
+    def write(transport):
+        transport.write(memoryview(data).cast("I"))  # two items, eight bytes
+        transport.writelines([memoryview(data).cast("H")])
+
+    assert _received_after(loop, write) == data * 2
+
+
 # fastloop_only: until the TLS issue lands, ssl= is refused up front.
 @pytest.mark.fastloop_only
 @pytest.mark.parametrize("opener", ["create_connection", "create_server"])

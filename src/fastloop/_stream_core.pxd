@@ -1,6 +1,8 @@
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport (
+    PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE)
+from cpython.memoryview cimport PyMemoryView_GET_BUFFER
 from libc.errno cimport EAGAIN, EBADF, EINTR, errno
 from libc.string cimport memset
 from posix.uio cimport iovec
@@ -35,6 +37,12 @@ cdef Py_ssize_t _MAX_IOVECS
 cdef char _read_buffer[262144]
 cdef iovec _vectors[64]
 
+cdef object _as_bytes(object data)
+# Their Py_buffer pointers are inferred (cython.pointer(Py_buffer) is not
+# accepted here).
+@cython.locals(exporter=cython.p_void)
+cdef bint _flat_view_of_bytes(object view) noexcept
+cdef void _point_at(iovec *vector, object data) noexcept
 cdef object _os_error(int code)
 cdef int _fileno(object sock) except -1
 cdef bint _would_block(int code) noexcept
@@ -80,14 +88,14 @@ cdef class StreamCore(BatchedWriter):
     cdef _on_eof(self)
 
     cdef bint _writes_lost(self) except -1
-    cdef _append(self, bytes data)
+    cdef _append(self, object data)
     cdef _send_soon(self)
     cdef _send_batch_now(self)
     cdef _settle_empty_waiter(self, exc)
     cdef _flush_batch(self)
     cdef _send_buffer(self)
     cdef _send_once_quietly(self)
-    @cython.locals(fd=int, buffer=list, count=Py_ssize_t, index=Py_ssize_t, data=bytes,
+    @cython.locals(fd=int, buffer=list, count=Py_ssize_t, index=Py_ssize_t,
                    sent=Py_ssize_t, code=int, message=msghdr)
     cdef Py_ssize_t _send(self) except -1
     @cython.locals(buffer=list, done=Py_ssize_t)

@@ -43,15 +43,35 @@ _DEFAULT_HIGH_WATER = 64 * 1024
 
 
 def _as_bytes(data):
-    """What the write buffer keeps of ``data``: exact bytes.
+    """What the write buffer keeps of ``data``: bytes, or a flat view of bytes.
 
-    bytes are kept as they are; anything else is copied, so the caller may
-    reuse its buffer once write() returns (3.11's asyncio behaviour, and the
-    safe one), and lengths count bytes, not items.
+    bytes are kept as they are, and so is a view that reads only bytes (a
+    slice of a received message, say), since bytes never change: no copy.
+    The buffer keeps a view of its own, so the caller may release theirs.
+    Anything else is copied, so the caller may reuse its buffer once write()
+    returns (3.11's asyncio behaviour, and the safe one). Either way len()
+    counts bytes.
     """
     if type(data) is bytes:
         return data
-    return memoryview(data).tobytes()
+    view = memoryview(data)
+    if _flat_view_of_bytes(view):
+        return view
+    return view.tobytes()
+
+
+def _flat_view_of_bytes(view):
+    """Whether ``view`` reads contiguous single bytes of a bytes object."""
+    if cython.compiled:
+        buffer = PyMemoryView_GET_BUFFER(view)
+        # A view of raw memory has no object: obj is NULL (not None).
+        exporter = cython.cast(cython.p_void, buffer.obj)
+        return (exporter is not cython.NULL
+                and PyBytes_CheckExact(cython.cast(object, exporter))
+                and buffer.ndim == 1 and buffer.itemsize == 1
+                and (buffer.strides is cython.NULL or buffer.strides[0] == 1))
+    return (type(view.obj) is bytes and view.ndim == 1
+            and view.itemsize == 1 and view.c_contiguous)
 
 
 def _os_error(code):
@@ -66,6 +86,18 @@ def _os_error(code):
 # subclass, a stand-in, a blocking socket or one with a timeout) through its
 # own methods, as asyncio calls them. EINTR counts as "nothing now", as
 # asyncio treats InterruptedError: the loop's poll runs the signal handlers.
+
+def _point_at(vector, data):
+    """Points ``vector`` at a buffered item: bytes or a flat view of bytes
+    (see _as_bytes). Compiled only."""
+    if type(data) is bytes:
+        vector.iov_base = PyBytes_AS_STRING(data)
+        vector.iov_len = PyBytes_GET_SIZE(data)
+    else:
+        buffer = PyMemoryView_GET_BUFFER(data)
+        vector.iov_base = buffer.buf
+        vector.iov_len = buffer.len
+
 
 def _fileno(sock):
     """The socket's fd, read per call: a socket closed under the loop then
@@ -483,12 +515,9 @@ class StreamCore(BatchedWriter):
             count = min(len(buffer), _MAX_IOVECS)
             # Module-level vectors: nothing runs between filling and sending.
             for index in range(count):
-                data = buffer[index]
-                _vectors[index].iov_base = PyBytes_AS_STRING(data)
-                _vectors[index].iov_len = PyBytes_GET_SIZE(data)
-            data = buffer[0]
-            _vectors[0].iov_base = PyBytes_AS_STRING(data) + self._buffer_offset
-            _vectors[0].iov_len = PyBytes_GET_SIZE(data) - self._buffer_offset
+                _point_at(cython.address(_vectors[index]), buffer[index])
+            _vectors[0].iov_base = cython.cast(cython.p_char, _vectors[0].iov_base) + self._buffer_offset
+            _vectors[0].iov_len -= self._buffer_offset
             if count == 1:
                 sent = send(fd, _vectors[0].iov_base, _vectors[0].iov_len,
                             MSG_NOSIGNAL | MSG_DONTWAIT)
