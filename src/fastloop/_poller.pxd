@@ -27,7 +27,11 @@ cdef extern from "_epoll_compat.h" nogil:
 
 
 cdef int ONESHOT
+cdef int _READABLE
+cdef int _WRITABLE
+cdef double MAXIMUM_TIMEOUT
 
+@cython.locals(mask=int)
 cdef int _mask_from_epoll(uint32_t events)
 
 

@@ -27,13 +27,15 @@ try:
 except ImportError:
     from . import _cython_shim as cython
 
-import math
 import os
 import select
 import selectors
 
 READABLE = 0x001  # EPOLLIN
 WRITABLE = 0x004  # EPOLLOUT
+# The same, as C ints compiled (the names above are what other modules import).
+_READABLE = READABLE
+_WRITABLE = WRITABLE
 # In an interest mask: the registration is one-shot. Alone: registered with
 # the kernel but disabled (its one report was delivered), watching nothing.
 ONESHOT = 0x40000000  # EPOLLONESHOT
@@ -45,10 +47,10 @@ MAXIMUM_TIMEOUT = 24 * 3600
 
 def _mask_from_epoll(events):
     mask = 0
-    if events & ~WRITABLE:
-        mask |= READABLE
-    if events & ~READABLE:
-        mask |= WRITABLE
+    if events & ~_WRITABLE:
+        mask |= _READABLE
+    if events & ~_READABLE:
+        mask |= _WRITABLE
     return mask
 
 
@@ -256,7 +258,9 @@ class Poller:
             milliseconds = -1
             if timeout >= 0:
                 # Round up: waking before the deadline would only spin.
-                milliseconds = cython.cast(cython.int, math.ceil(timeout * 1000.0))
+                milliseconds = cython.cast(cython.int, timeout * 1000.0)
+                if milliseconds < timeout * 1000.0:
+                    milliseconds += 1
             with cython.nogil:
                 count = epoll_wait(self._epfd, self._events, self._capacity, milliseconds)
             if count < 0:
