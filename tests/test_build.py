@@ -106,3 +106,16 @@ def test_compiled_handles_come_from_a_freelist():
         loop.close()
 
     assert allocated < 100
+
+
+@pytest.mark.fastloop_only
+def test_compiled_socket_calls_read_the_socket_object_head():
+    # The compiled build reads a socket's fd and timeout straight from the
+    # socket object, whose layout it checks at import (_socket_compat.h). A
+    # Python version that changed the layout would fall back to method calls:
+    # correct, but slower, and this says so.
+    if not fastloop.COMPILED:
+        pytest.skip("the pure build calls the socket's methods")
+    from fastloop import _stream_core
+
+    assert _stream_core.socket_heads_read()

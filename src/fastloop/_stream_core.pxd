@@ -26,9 +26,17 @@ cdef extern from "_socket_compat.h" nogil:
     int MSG_DONTWAIT
     int EWOULDBLOCK
 
+    # The head of CPython's socket object (see _socket_compat.h).
+    ctypedef struct fastloop_socket_head:
+        int sock_fd
+        long long sock_timeout
+
     ssize_t recv(int fd, void *buf, size_t len, int flags)
     ssize_t send(int fd, const void *buf, size_t len, int flags)
     ssize_t sendmsg(int fd, const msghdr *message, int flags)
+
+# For @cython.locals, where cython.pointer(...) is not accepted.
+ctypedef fastloop_socket_head *SocketHead
 
 
 cdef Py_ssize_t MAX_READ
@@ -44,15 +52,20 @@ cdef object _as_bytes(object data)
 cdef bint _flat_view_of_bytes(object view) noexcept
 cdef void _point_at(iovec *vector, object data) noexcept
 cdef object _os_error(int code)
-cdef int _fileno(object sock) except -1
+@cython.locals(head=SocketHead, fd=int)
+cdef int _direct_fd(object sock) except -2
+cdef bint _socket_head_matches() except -1
+@cython.locals(head=SocketHead)
+cdef bint _socket_head_agrees(object sock) except -1
+cdef type _SOCKET_TYPE
+cdef bint _SOCKET_HEAD_KNOWN
 cdef bint _would_block(int code) noexcept
-cdef bint _direct(object sock) except -1
-@cython.locals(count=Py_ssize_t, code=int)
+@cython.locals(fd=int, count=Py_ssize_t, code=int)
 cpdef object recv_bytes(object sock, Py_ssize_t size)
-@cython.locals(view=Py_buffer, count=Py_ssize_t, code=int)
+@cython.locals(fd=int, view=Py_buffer, count=Py_ssize_t, code=int)
 cpdef Py_ssize_t recv_into(object sock, object buffer) except? -2
 cdef bint _get_writable_buffer(object buffer, Py_buffer *view) except -1
-@cython.locals(view=Py_buffer, count=Py_ssize_t, code=int)
+@cython.locals(fd=int, view=Py_buffer, count=Py_ssize_t, code=int)
 cpdef Py_ssize_t send_some(object sock, object data) except -1
 
 

@@ -99,14 +99,64 @@ def _point_at(vector, data):
         vector.iov_len = buffer.len
 
 
-def _fileno(sock):
-    """The socket's fd, read per call: a socket closed under the loop then
-    fails with EBADF, as its methods do, instead of touching whatever file
-    reuses the number. (Compiled build only: EBADF is cimported.)"""
-    fd = sock.fileno()
+def _direct_fd(sock):
+    """The fd on which the compiled build may call the kernel for ``sock``,
+    or -1 when it must call the socket's methods instead (not exactly a
+    socket.socket, or not non-blocking).
+
+    Read per call: a socket closed under the loop then fails with EBADF, as
+    its methods do, instead of touching whatever file reuses the number.
+    Compiled only: the fd and the timeout are read from the socket object's
+    head when its layout is known (see _socket_head_matches).
+    """
+    if type(sock) is not _SOCKET_TYPE:
+        return -1
+    if _SOCKET_HEAD_KNOWN:
+        head = cython.cast(cython.pointer(fastloop_socket_head), sock)
+        if head.sock_timeout != 0:
+            return -1
+        fd = head.sock_fd
+    else:
+        if sock.gettimeout() != 0.0:
+            return -1
+        fd = sock.fileno()
     if fd < 0:
         raise _os_error(EBADF)
     return fd
+
+
+def _socket_head_matches():
+    """Whether the fd and timeout read from a socket object's head (see
+    _socket_compat.h) are what fileno() and gettimeout() say, for a socket
+    blocking, non-blocking, with a timeout, and closed. Compiled only."""
+    sock, peer = socket.socketpair()
+    with sock, peer:
+        for timeout in (None, 0.0, 2.5):
+            sock.settimeout(timeout)
+            if not _socket_head_agrees(sock):
+                return False
+        sock.close()
+        return _socket_head_agrees(sock)
+
+
+def _socket_head_agrees(sock):
+    head = cython.cast(cython.pointer(fastloop_socket_head), sock)
+    timeout = sock.gettimeout()
+    if timeout is None:
+        timeout_agrees = head.sock_timeout < 0
+    else:
+        timeout_agrees = head.sock_timeout == round(timeout * 1e9)
+    return head.sock_fd == sock.fileno() and timeout_agrees
+
+
+_SOCKET_TYPE = socket.socket
+_SOCKET_HEAD_KNOWN = cython.compiled and _socket_head_matches()
+
+
+def socket_heads_read():
+    """Whether the fd and timeout of sockets are read from the socket
+    object (compiled, CPython 3.11-3.14) rather than through its methods."""
+    return _SOCKET_HEAD_KNOWN
 
 
 def _would_block(code):
@@ -115,16 +165,11 @@ def _would_block(code):
     return code == EAGAIN or code == EWOULDBLOCK or code == EINTR
 
 
-def _direct(sock):
-    """Whether the compiled build may call the kernel on ``sock``'s fd."""
-    return type(sock) is socket.socket and sock.gettimeout() == 0.0
-
-
 def recv_bytes(sock, size):
     """``sock.recv(size)``: the bytes read (empty at EOF), or None when
     nothing is ready."""
-    if cython.compiled and 0 <= size <= MAX_READ and _direct(sock):
-        count = recv(_fileno(sock), _read_buffer, size, MSG_DONTWAIT)
+    if cython.compiled and 0 <= size <= MAX_READ and (fd := _direct_fd(sock)) >= 0:
+        count = recv(fd, _read_buffer, size, MSG_DONTWAIT)
         if count >= 0:
             return PyBytes_FromStringAndSize(_read_buffer, count)
         code = errno
@@ -140,9 +185,10 @@ def recv_bytes(sock, size):
 def recv_into(sock, buffer):
     """``sock.recv_into(buffer)``: the byte count (0 at EOF), or -1 when
     nothing is ready."""
-    if cython.compiled and _direct(sock) and _get_writable_buffer(buffer, cython.address(view)):
+    if (cython.compiled and (fd := _direct_fd(sock)) >= 0
+            and _get_writable_buffer(buffer, cython.address(view))):
         try:
-            count = recv(_fileno(sock), view.buf, view.len, MSG_DONTWAIT)
+            count = recv(fd, view.buf, view.len, MSG_DONTWAIT)
             if count >= 0:
                 return count
             code = errno
@@ -171,10 +217,10 @@ def _get_writable_buffer(buffer, view):
 def send_some(sock, data):
     """``sock.send(data)``: the byte count sent, 0 when the kernel takes
     nothing now."""
-    if cython.compiled and _direct(sock):
+    if cython.compiled and (fd := _direct_fd(sock)) >= 0:
         PyObject_GetBuffer(data, cython.address(view), PyBUF_SIMPLE)
         try:
-            count = send(_fileno(sock), view.buf, view.len, MSG_NOSIGNAL | MSG_DONTWAIT)
+            count = send(fd, view.buf, view.len, MSG_NOSIGNAL | MSG_DONTWAIT)
             if count >= 0:
                 return count
             code = errno
@@ -509,8 +555,7 @@ class StreamCore(BatchedWriter):
         """Bytes of the buffer the kernel took (0 if it would block)."""
         if not self._buffer:
             return 0
-        if cython.compiled and _direct(self._sock):
-            fd = _fileno(self._sock)
+        if cython.compiled and (fd := _direct_fd(self._sock)) >= 0:
             buffer = self._buffer
             count = min(len(buffer), _MAX_IOVECS)
             # Module-level vectors: nothing runs between filling and sending.
