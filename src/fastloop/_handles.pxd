@@ -68,6 +68,7 @@ cdef class Handle:
     cdef object __weakref__
 
     cpdef _run(self)
+    cdef _cancel_as(self, bint debug)
 
 
 # Timers keep no freelist (Cython keeps one for a base class only). Moving

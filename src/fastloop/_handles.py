@@ -84,13 +84,20 @@ class Handle:
 
     def cancel(self):
         if not self._cancelled:
-            self._cancelled = True
-            if self._loop.get_debug():
-                # Keep the callback in the repr, so that "Executing <Handle
-                # ...> took 2.5 seconds" still names it.
-                self._repr = repr(self)
-            self._callback = None
-            self._args = None
+            self._cancel_as(self._loop.get_debug())
+
+    def _cancel_as(self, debug):
+        """cancel(), given the loop's debug flag: the scheduler cancels its
+        own fd watches so, without a get_debug() call."""
+        if self._cancelled:
+            return
+        self._cancelled = True
+        if debug:
+            # Keep the callback in the repr, so that "Executing <Handle
+            # ...> took 2.5 seconds" still names it.
+            self._repr = repr(self)
+        self._callback = None
+        self._args = None
 
     def cancelled(self):
         return self._cancelled

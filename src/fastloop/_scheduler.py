@@ -322,7 +322,7 @@ class Scheduler:
         previous = handles[slot]
         handles[slot] = handle
         if previous is not None:
-            previous.cancel()
+            previous._cancel_as(self._debug)
         return handle
 
     def _remove_fd_handle(self, fd, slot, reported_once):
@@ -348,7 +348,7 @@ class Scheduler:
                 self._poller.keep_disarmed(fd)
             else:
                 self._poller.set_interest(fd, 0)
-        handle.cancel()
+        handle._cancel_as(self._debug)
         return True
 
     def _rearm_once(self, fd):

@@ -6,8 +6,9 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 
 from ._handles cimport Handle
 from ._scheduler cimport Scheduler
-from ._stream_core cimport recv_bytes, recv_into, send_some
+from ._stream_core cimport recv_bytes, recv_into, send_some, socket_fileno
 
+cdef type _SOCKET_TYPE
 cdef int _READER
 cdef int _WRITER
 

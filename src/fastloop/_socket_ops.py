@@ -27,13 +27,15 @@ except ImportError:
 import socket
 from operator import methodcaller
 
-from ._stream_core import recv_bytes, recv_into, send_some
+from ._stream_core import recv_bytes, recv_into, send_some, socket_fileno
 
 try:
     import ssl
 except ImportError:
     ssl = None
 
+
+_SOCKET_TYPE = socket.socket
 
 # The slots of Scheduler._fd_handles[fd].
 _READER = 0
@@ -42,7 +44,7 @@ _WRITER = 1
 
 def _check_socket(loop, sock):
     # A plain socket is never an SSLSocket (a subclass).
-    if type(sock) is not socket.socket and ssl is not None and isinstance(sock, ssl.SSLSocket):
+    if type(sock) is not _SOCKET_TYPE and ssl is not None and isinstance(sock, ssl.SSLSocket):
         raise TypeError("Socket cannot be of type SSLSocket")
     if loop._debug and sock.gettimeout() != 0:
         raise ValueError("the socket must be non-blocking")
@@ -61,7 +63,7 @@ def _byte_count(data):
 def _fd_to_watch(loop, sock):
     """``sock``'s fd, refused as asyncio's _ensure_fd_no_transport refuses
     it (an invalid fd, one an open transport owns)."""
-    fd = sock.fileno()
+    fd = socket_fileno(sock)
     # The weak dictionary's get() is Python code that raises KeyError for
     # every fd no transport owns; its dict of weak references (``data``,
     # in every CPython) answers that in C.

@@ -58,6 +58,7 @@ cdef bint _socket_head_matches() except -1
 @cython.locals(head=SocketHead)
 cdef bint _socket_head_agrees(object sock) except -1
 cdef type _SOCKET_TYPE
+cpdef object socket_fileno(object sock)
 cdef bint _SOCKET_HEAD_KNOWN
 cdef bint _would_block(int code) noexcept
 @cython.locals(fd=int, count=Py_ssize_t, code=int)

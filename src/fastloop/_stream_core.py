@@ -153,6 +153,14 @@ _SOCKET_TYPE = socket.socket
 _SOCKET_HEAD_KNOWN = cython.compiled and _socket_head_matches()
 
 
+def socket_fileno(sock):
+    """``sock.fileno()``: read from the socket object's head, compiled,
+    when ``sock`` is exactly a socket.socket."""
+    if cython.compiled and _SOCKET_HEAD_KNOWN and type(sock) is _SOCKET_TYPE:
+        return cython.cast(SocketHead, sock).sock_fd
+    return sock.fileno()
+
+
 def socket_heads_read():
     """Whether the fd and timeout of sockets are read from the socket
     object (compiled, CPython 3.11-3.14) rather than through its methods."""
