@@ -270,10 +270,17 @@ def _init_handle(handle, callback, args, loop, context, debug):
     handle._callback = callback
     handle._args = args
     handle._cancelled = False
-    handle._repr = None
+    if not cython.compiled:
+        handle._repr = None
+        handle._source_traceback = _caller_stack() if debug else None
+        return
+    # Compiled, a new handle holds None already: each store skipped saves
+    # two refcount writes to None (3.11 has no immortal objects).
+    if handle._repr is not None:
+        handle._repr = None
     if debug:
         handle._source_traceback = _caller_stack()
-    else:
+    elif handle._source_traceback is not None:
         handle._source_traceback = None
 
 
