@@ -29,6 +29,28 @@ async def answer():
     return 42
 
 
+def test_create_future_makes_futures_of_this_loop(loop):
+    futures = [loop.create_future() for _ in range(3)]
+    assert len(set(map(id, futures))) == 3
+    for future in futures:
+        assert type(future) is asyncio.Future
+        assert future.get_loop() is loop
+        assert not future.done()
+
+
+def test_create_future_looks_up_asyncio_futures_future_at_each_call(loop, monkeypatch):
+    # Test suites patch it; asyncio's create_future looks it up every time.
+    class RecordingFuture(asyncio.Future):
+        pass
+
+    monkeypatch.setattr(asyncio.futures, "Future", RecordingFuture)
+    future = loop.create_future()
+    assert type(future) is RecordingFuture
+    assert future.get_loop() is loop
+    monkeypatch.undo()
+    assert type(loop.create_future()) is asyncio.Future
+
+
 def test_create_task_runs_the_coroutine_to_completion(loop):
     task = loop.create_task(answer())
 

@@ -1,5 +1,5 @@
 cimport cython
-from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject, PyObject_GenericGetDict
+from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject, PyObject_Call, PyObject_GenericGetDict
 from libc.errno cimport EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
@@ -15,6 +15,8 @@ from ._timers cimport TimerQueue
 cdef int READABLE
 cdef int WRITABLE
 cdef int _MAX_SKIPPED_POLLS
+cdef object _C_FUTURE
+cdef tuple _NO_ARGUMENTS
 
 
 cdef extern from "Python.h":
@@ -85,6 +87,7 @@ cdef class Scheduler:
     cdef int _self_reader_fd
     cdef int _self_writer_fd
     cdef char _self_pipe_buffer[4096]
+    cdef dict _future_kwargs
 
     cdef _init_core(self)
     @cython.locals(instance_attributes=dict)

@@ -39,6 +39,10 @@ logger = logging.getLogger("asyncio")
 # with add_signal_handler still get through a loop that never idles.
 _MAX_SKIPPED_POLLS = 16
 
+# asyncio's C Future, None without the accelerator module.
+_C_FUTURE = getattr(futures, "_CFuture", None)
+_NO_ARGUMENTS = ()
+
 
 def _monotonic():
     """loop.time(): the clock behind time.monotonic(), read directly."""
@@ -107,6 +111,7 @@ class Scheduler:
         self._current_handle = None
         self.slow_callback_duration = 0.1
         self._clock_resolution = time.get_clock_info("monotonic").resolution
+        self._future_kwargs = {"loop": self}
         # The self-pipe wakes a sleeping loop: written by other threads (once
         # per wake-up, see call_soon_threadsafe) and by the C signal handler
         # (signal.set_wakeup_fd), which writes the signal number.
@@ -184,7 +189,15 @@ class Scheduler:
     def create_future(self):
         """Create a Future object attached to the loop."""
         # Looked up at each call, as asyncio does: tests patch it.
-        return futures.Future(loop=self)
+        future_type = futures.Future
+        if (cython.compiled and future_type is _C_FUTURE
+                and len(self._future_kwargs) == 1):
+            # Future(loop=self) with a kwargs dict kept for it: the call
+            # would otherwise build and free one per future. (The size check:
+            # a collection may have cleared the dict, which refers back to
+            # the loop.)
+            return PyObject_Call(future_type, _NO_ARGUMENTS, self._future_kwargs)
+        return future_type(loop=self)
 
     def create_task(self, coro, *, name=None, context=None, **kwargs):
         """Schedule or begin executing a coroutine object; return a Task.
