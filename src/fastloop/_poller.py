@@ -3,8 +3,8 @@
 Three backends behind one small interface (``set_interest``, ``arm_once``,
 ``poll``, ``event_fd``/``event_mask``, ``close``):
 
-* compiled, on Linux: ``epoll_wait`` called with the GIL released, into a
-  preallocated event array;
+* compiled, on Linux: ``epoll_wait`` called with the GIL released (but for
+  a poll that does not wait), into a preallocated event array;
 * pure, on Linux: ``select.epoll``, the same kernel calls through Python;
 * anywhere without epoll: the ``selectors`` module's default selector.
 
@@ -261,8 +261,13 @@ class Poller:
                 milliseconds = cython.cast(cython.int, timeout * 1000.0)
                 if milliseconds < timeout * 1000.0:
                     milliseconds += 1
-            with cython.nogil:
-                count = epoll_wait(self._epfd, self._events, self._capacity, milliseconds)
+            if milliseconds == 0:
+                # A poll that does not wait keeps the GIL: letting it go and
+                # taking it back costs more than the system call.
+                count = epoll_wait(self._epfd, self._events, self._capacity, 0)
+            else:
+                with cython.nogil:
+                    count = epoll_wait(self._epfd, self._events, self._capacity, milliseconds)
             if count < 0:
                 if errno != EINTR:
                     _raise_errno(errno)
