@@ -59,7 +59,7 @@ cdef class Poller:
     cdef _epoll_ctl(self, int fd, int old_mask, int mask)
     cdef _select_epoll_set(self, int fd, int old_mask, int mask)
     cdef _selector_set(self, int fd, int old_mask, int mask)
-    @cython.locals(milliseconds=int, count=int)
+    @cython.locals(milliseconds=int, scaled=double, count=int)
     cpdef int poll(self, double timeout) except -1
     cdef int check_signals(self) except -1
     cdef int event_fd(self, int index)

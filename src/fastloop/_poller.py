@@ -258,8 +258,9 @@ class Poller:
             milliseconds = -1
             if timeout >= 0:
                 # Round up: waking before the deadline would only spin.
-                milliseconds = cython.cast(cython.int, timeout * 1000.0)
-                if milliseconds < timeout * 1000.0:
+                scaled = timeout * 1000.0
+                milliseconds = cython.cast(cython.int, scaled)
+                if milliseconds < scaled:
                     milliseconds += 1
             if milliseconds == 0:
                 # A poll that does not wait keeps the GIL: letting it go and

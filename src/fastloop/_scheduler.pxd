@@ -16,7 +16,6 @@ cdef int READABLE
 cdef int WRITABLE
 cdef int _MAX_SKIPPED_POLLS
 cdef object _C_FUTURE
-cdef tuple _NO_ARGUMENTS
 
 
 cdef extern from "Python.h":

@@ -41,7 +41,6 @@ _MAX_SKIPPED_POLLS = 16
 
 # asyncio's C Future, None without the accelerator module.
 _C_FUTURE = getattr(futures, "_CFuture", None)
-_NO_ARGUMENTS = ()
 
 
 def _monotonic():
@@ -196,7 +195,7 @@ class Scheduler:
             # would otherwise build and free one per future. (The size check:
             # a collection may have cleared the dict, which refers back to
             # the loop.)
-            return PyObject_Call(future_type, _NO_ARGUMENTS, self._future_kwargs)
+            return PyObject_Call(future_type, (), self._future_kwargs)
         return future_type(loop=self)
 
     def create_task(self, coro, *, name=None, context=None, **kwargs):

@@ -270,8 +270,9 @@ class StreamCore(BatchedWriter):
         self._protocol = None
         self._buffered_protocol = False
         self._protocol_connected = False
-        # What is not yet sent: bytes objects, the first one sent up to
-        # _buffer_offset; _buffer_size counts the unsent bytes.
+        # What is not yet sent: bytes objects and flat views of bytes (see
+        # _as_bytes), the first one sent up to _buffer_offset; _buffer_size
+        # counts the unsent bytes.
         self._buffer = []
         self._buffer_offset = 0
         self._buffer_size = 0
