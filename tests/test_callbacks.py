@@ -287,3 +287,57 @@ def test_handle_whose_args_were_set_to_none_reports_a_type_error(loop):
     loop.run_forever()
 
     assert [type(error) for error in errors] == [TypeError]
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_soon_threadsafe"])
+def test_callback_may_be_passed_by_keyword(loop, method):
+    calls = []
+    getattr(loop, method)(callback=lambda: calls.append("ran"))
+    run_once(loop)
+
+    assert calls == ["ran"]
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_soon_threadsafe"])
+def test_positional_arguments_and_context_reach_the_callback(loop, method):
+    context = contextvars.copy_context()
+    context.run(request_id.set, "given context")
+    seen = []
+    getattr(loop, method)(lambda *args: seen.append((args, request_id.get())), 1, 2,
+                          context=context)
+    run_once(loop)
+
+    assert seen == [((1, 2), "given context")]
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_soon_threadsafe"])
+def test_call_without_a_callback_raises_type_error(loop, method):
+    with pytest.raises(TypeError):
+        getattr(loop, method)()
+    with pytest.raises(TypeError):
+        getattr(loop, method)(context=None)
+
+    assert len(loop._ready) == 0
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_soon_threadsafe"])
+def test_unknown_keyword_raises_type_error(loop, method):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'delay'"):
+        getattr(loop, method)(print, delay=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'delay'"):
+        getattr(loop, method)(print, context=None, delay=1)
+
+    assert len(loop._ready) == 0
+
+
+def test_callback_that_empties_the_ready_queue_fails_the_iteration_with_index_error(loop):
+    # Reaching into loop._ready is asyncio's private business, but it must
+    # fail as asyncio's popleft() from an empty deque does, never read past
+    # the end of the queue.
+    calls = []
+    loop.call_soon(loop._ready.clear)
+    loop.call_soon(calls.append, "cleared away")
+
+    with pytest.raises(IndexError):
+        run_once(loop)
+    assert calls == []

@@ -4,7 +4,7 @@ from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
 # Entering the handle's context directly saves building a Context.run call
 # per callback; PyContext_Enter raises on a context already entered, as
 # Context.run does.
-from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
+from cpython.contextvars cimport PyContext_CopyCurrent
 
 
 cdef extern from "Python.h":
@@ -34,6 +34,47 @@ cdef extern from "Python.h":
     PyObject *_type_pointer "(PyObject *)Py_TYPE" (PyObject *obj)
     void _gc_track "PyObject_GC_Track" (PyObject *obj)
     bint _is_exact_context "PyContext_CheckExact" (PyObject *obj)
+
+    # Handle._run's C calls, their errors checked by hand (see _run).
+    bint _is_exact_tuple "PyTuple_CheckExact" (object obj)
+    int _enter_context "PyContext_Enter" (object context) noexcept
+    int _exit_context "PyContext_Exit" (object context) noexcept
+    void _release "Py_XDECREF" (PyObject *obj)
+
+cdef extern from *:
+    """
+    /* callable(*args), NULL with an error set on failure: a vectorcall on
+       the tuple's items where the callable has one (functions, bound
+       methods), else tp_call (the C Task's step). Without PyObject_Call's
+       thread-state lookup and recursion check: the loop calls handles from
+       its own shallow stack, never recursively. */
+    static PyObject *fastloop_call_with_tuple(PyObject *callable, PyObject *args) {
+        vectorcallfunc vectorcall = PyVectorcall_Function(callable);
+        PyObject *result;
+        if (vectorcall != NULL) {
+            result = vectorcall(callable, ((PyTupleObject *)args)->ob_item,
+                                (size_t)PyTuple_GET_SIZE(args), NULL);
+        } else if (Py_TYPE(callable)->tp_call != NULL) {
+            result = Py_TYPE(callable)->tp_call(callable, args, NULL);
+        } else {
+            /* Not callable: PyObject_Call raises asyncio's TypeError. */
+            return PyObject_Call(callable, args, NULL);
+        }
+        if (result == NULL && !PyErr_Occurred()) {
+            PyErr_Format(PyExc_SystemError, "%R returned NULL without setting an exception",
+                         callable);
+        }
+        return result;
+    }
+
+    /* For a cdef function's error path: the error a C call left pending is
+       raised where this is called. */
+    static int fastloop_raise_pending(void) {
+        return -1;
+    }
+    """
+    int _raise_pending "fastloop_raise_pending" () except -1
+    PyObject *_call_object "fastloop_call_with_tuple" (object callable, object args)
 
 ctypedef _TypeGCSlots *_TypeGCSlotsPointer
 ctypedef PyObject *_ObjectPointer
@@ -67,6 +108,7 @@ cdef class Handle:
     cdef public object _repr
     cdef object __weakref__
 
+    @cython.locals(result=_ObjectPointer)
     cpdef _run(self)
     cdef _cancel_as(self, bint debug)
 
@@ -87,6 +129,7 @@ cdef unsigned long long _timer_sequence
 cdef Handle _copy_handle(Handle handle)
 cdef void _copy_timer_fields(TimerHandle timer, TimerHandle duplicate) noexcept
 cdef _reinit_check(Handle handle)
+cdef _report_raised(Handle handle)
 cdef object _init_handle(Handle handle, object callback, object args, object loop,
                          object context, bint debug)
 cdef object _init_timer(TimerHandle timer, double when, object callback, object args,

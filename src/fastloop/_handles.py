@@ -104,34 +104,34 @@ class Handle:
 
     def _run(self):
         context = self._context
-        if cython.compiled:
-            # Context.run's semantics: a context already entered is an error
-            # like any other, and the context is left before the error is
-            # handled (the exception handler runs in it again).
-            try:
-                PyContext_Enter(context)
-            except BaseException as exc:
-                self._report_exception(exc)
+        if (cython.compiled and _is_exact_tuple(self._args)
+                and _is_exact_context(cython.cast(_ObjectPointer, context))):
+            # Context.run(callback, *args) in C calls, without its argument
+            # tuple and without Cython's try/except, which saves and
+            # restores the thread's exception state each time it is entered.
+            # As Context.run: a context already entered is an error like
+            # any other, and the context is left before an error is handled.
+            if _enter_context(context) < 0:
+                _report_raised(self)
                 return
-            try:
-                self._callback(*self._args)
-            except BaseException as exc:
-                PyContext_Exit(context)
-                if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-                    raise
-                self._report_exception(exc)
+            result = _call_object(self._callback, self._args)
+            if _exit_context(context) < 0 or result is cython.NULL:
+                _release(result)
+                _report_raised(self)
                 return
-            PyContext_Exit(context)
-        else:
-            try:
-                context.run(self._callback, *self._args)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._report_exception(exc)
-            # An exception's traceback keeps this frame, and so the handle,
-            # alive: a cycle, unless the frame lets go of it (as asyncio's).
-            self = None  # noqa: F841
+            _release(result)
+            return
+        # Uncompiled (and compiled, for _args or a context that Python code
+        # set to something else: asyncio's errors for them).
+        try:
+            context.run(self._callback, *self._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._report_exception(exc)
+        # An exception's traceback keeps this frame, and so the handle,
+        # alive: a cycle, unless the frame lets go of it (as asyncio's).
+        self = None  # noqa: F841
 
     def _report_exception(self, exc):
         callback = aio_private.format_callback_source(
@@ -251,6 +251,17 @@ def _reinit_check(handle):
     visible before it is let go (see "hidden from the garbage collector")."""
     if cython.compiled:
         _reveal_context(cython.cast(_ObjectPointer, handle))
+
+
+def _report_raised(handle):
+    """Compiled: report the error Handle._run's C calls left pending, as
+    asyncio reports a callback's (SystemExit and KeyboardInterrupt go on)."""
+    try:
+        _raise_pending()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        handle._report_exception(exc)
 
 
 def _init_handle(handle, callback, args, loop, context, debug):

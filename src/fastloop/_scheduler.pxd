@@ -19,9 +19,6 @@ cdef object _C_FUTURE
 
 
 cdef extern from "Python.h":
-    # PyList_SetSlice with a NULL item list deletes the slice.
-    int PyList_DelSlice "PyList_SetSlice" (object list, Py_ssize_t low, Py_ssize_t high,
-                                          PyObject *itemlist) except -1
     PyObject *PyList_GET_ITEM(object list, Py_ssize_t index)
     Py_ssize_t PyList_GET_SIZE(object list)
     # Borrowed-pointer forms, for tp_traverse code.
@@ -38,6 +35,47 @@ cdef dict _instance_dict(object obj)
 
 cdef extern from *:
     """
+    /* ready[index] taken out of the ready list, None left in its place: the
+       caller gets the list's reference. index < len(ready), checked by the
+       caller. */
+    static PyObject *fastloop_take_ready(PyObject *ready, Py_ssize_t index) {
+        PyObject *entry = PyList_GET_ITEM(ready, index);
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(ready, index, Py_None);
+        return entry;
+    }
+
+    /* del ready[:count], where _iterate left None: the rest moved to the
+       front, without list_ass_slice's copy of what goes (a large function
+       on a path run every iteration). Anything but None there, or a list
+       grown large by a burst, goes through the slice deletion, which may
+       run code (a finalizer) and shrinks the allocation. */
+    static int fastloop_drop_ran(PyObject *ready, Py_ssize_t count) {
+        PyListObject *list = (PyListObject *)ready;
+        Py_ssize_t size = Py_SIZE(list), index;
+        if (count > size) {
+            count = size;
+        }
+        if (count <= 0) {
+            return 0;
+        }
+        if (list->allocated > 4096 && size - count < (list->allocated >> 3)) {
+            return PyList_SetSlice(ready, 0, count, NULL);
+        }
+        for (index = 0; index < count; index++) {
+            if (list->ob_item[index] != Py_None) {
+                return PyList_SetSlice(ready, 0, count, NULL);
+            }
+        }
+        memmove(list->ob_item, list->ob_item + count, (size_t)(size - count) * sizeof(PyObject *));
+        Py_SET_SIZE(list, size - count);
+    #if PY_VERSION_HEX < 0x030C0000
+        /* None is immortal from 3.12 on. */
+        Py_SET_REFCNT(Py_None, Py_REFCNT(Py_None) - count);
+    #endif
+        return 0;
+    }
+
     /* Whether type(obj).<name> is ``expected``: a lookup in the type's
        method cache, without the descriptor call and the reference counting
        of type(obj).<name> in Python (Cython makes the same lookup where
@@ -57,6 +95,164 @@ cdef extern from *:
     """
     bint _class_attribute_is "fastloop_class_attribute_is" (
         object obj, str name, object expected) except -1
+    object take_ready "fastloop_take_ready" (list ready, Py_ssize_t index)
+    int drop_ran "fastloop_drop_ran" (list ready, Py_ssize_t count) except -1
+
+
+cdef extern from *:
+    """
+    /* -- call_soon and call_soon_threadsafe as C methods --------------------
+       CPython's C Task calls loop.call_soon(step, context=ctx) at every
+       await. Cython's generic argument parsing costs more than the rest of
+       call_soon, because the C Task's 'context' keyword is not the interned
+       string Cython compares by address. These entries take the two shapes
+       every call has, (callback, *args) and context= alone, and pass any
+       other (callback= by keyword, an unknown keyword, no callback) to
+       Cython's method, which parses it or raises Python's TypeError. */
+
+    typedef PyObject *(*fastloop_schedule_body)(PyObject *loop, PyObject *callback,
+                                                PyObject *args, PyObject *context);
+
+    typedef struct {
+        fastloop_schedule_body body;
+        PyObject *parsed;  /* Cython's method */
+        PyMethodDef def;
+    } fastloop_schedule_entry;
+
+    static fastloop_schedule_entry fastloop_call_soon_entry;
+    static fastloop_schedule_entry fastloop_call_soon_threadsafe_entry;
+
+    /* The last keyword-name tuple found to be ('context',): the C Task
+       passes the same tuple every time, so the strings are compared once. */
+    static PyObject *fastloop_context_kwnames = NULL;
+
+    static int fastloop_is_context_alone(PyObject *kwnames) {
+        PyObject *name, *previous;
+        if (kwnames == fastloop_context_kwnames) {
+            return 1;
+        }
+        if (PyTuple_GET_SIZE(kwnames) != 1) {
+            return 0;
+        }
+        name = PyTuple_GET_ITEM(kwnames, 0);
+        if (!PyUnicode_Check(name) || PyUnicode_CompareWithASCIIString(name, "context") != 0) {
+            return 0;
+        }
+        previous = fastloop_context_kwnames;
+        Py_INCREF(kwnames);
+        fastloop_context_kwnames = kwnames;
+        Py_XDECREF(previous);
+        return 1;
+    }
+
+    static PyObject *fastloop_schedule_parsed(fastloop_schedule_entry *entry, PyObject *self,
+                                              PyObject *const *args, Py_ssize_t nargs,
+                                              PyObject *kwnames) {
+        Py_ssize_t total = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
+        PyObject **stack, *result;
+        stack = (PyObject **)PyMem_Malloc((size_t)(total + 1) * sizeof(PyObject *));
+        if (stack == NULL) {
+            return PyErr_NoMemory();
+        }
+        stack[0] = self;
+        if (total > 0) {
+            memcpy(stack + 1, args, (size_t)total * sizeof(PyObject *));
+        }
+        result = PyObject_Vectorcall(entry->parsed, stack, (size_t)nargs + 1, kwnames);
+        PyMem_Free(stack);
+        return result;
+    }
+
+    static PyObject *fastloop_schedule(fastloop_schedule_entry *entry, PyObject *self,
+                                       PyObject *const *args, Py_ssize_t nargs,
+                                       PyObject *kwnames) {
+        PyObject *context = Py_None, *rest, *result;
+        Py_ssize_t index;
+        if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0) {
+            if (nargs < 1 || !fastloop_is_context_alone(kwnames)) {
+                return fastloop_schedule_parsed(entry, self, args, nargs, kwnames);
+            }
+            context = args[nargs];
+        } else if (nargs < 1) {
+            return fastloop_schedule_parsed(entry, self, args, nargs, kwnames);
+        }
+        rest = PyTuple_New(nargs - 1);
+        if (rest == NULL) {
+            return NULL;
+        }
+        for (index = 1; index < nargs; index++) {
+            Py_INCREF(args[index]);
+            PyTuple_SET_ITEM(rest, index - 1, args[index]);
+        }
+        result = entry->body(self, args[0], rest, context);
+        Py_DECREF(rest);
+        return result;
+    }
+
+    static PyObject *fastloop_call_soon(PyObject *self, PyObject *const *args,
+                                        Py_ssize_t nargs, PyObject *kwnames) {
+        return fastloop_schedule(&fastloop_call_soon_entry, self, args, nargs, kwnames);
+    }
+
+    static PyObject *fastloop_call_soon_threadsafe(PyObject *self, PyObject *const *args,
+                                                   Py_ssize_t nargs, PyObject *kwnames) {
+        return fastloop_schedule(&fastloop_call_soon_threadsafe_entry, self, args, nargs,
+                                 kwnames);
+    }
+
+    /* type.<name> = a method descriptor for the C entry; Cython's method,
+       which was there, serves the other call shapes. */
+    static int fastloop_install_schedule(PyTypeObject *type, fastloop_schedule_entry *entry,
+                                         const char *name, const char *doc,
+                                         PyObject *(*c_function)(PyObject *, PyObject *const *,
+                                                                 Py_ssize_t, PyObject *),
+                                         fastloop_schedule_body body) {
+        PyObject *parsed, *descriptor;
+        parsed = PyDict_GetItemString(type->tp_dict, name);
+        if (parsed == NULL) {
+            PyErr_Format(PyExc_ImportError, "fastloop._scheduler: Scheduler has no %s", name);
+            return -1;
+        }
+        Py_INCREF(parsed);
+        entry->parsed = parsed;
+        entry->body = body;
+        entry->def.ml_name = name;
+        entry->def.ml_meth = (PyCFunction)(void (*)(void))c_function;
+        entry->def.ml_flags = METH_FASTCALL | METH_KEYWORDS;
+        entry->def.ml_doc = doc;
+        descriptor = PyDescr_NewMethod(type, &entry->def);
+        if (descriptor == NULL) {
+            return -1;
+        }
+        if (PyDict_SetItemString(type->tp_dict, name, descriptor) < 0) {
+            Py_DECREF(descriptor);
+            return -1;
+        }
+        Py_DECREF(descriptor);
+        PyType_Modified(type);
+        return 0;
+    }
+
+    static int fastloop_install_call_soon(PyObject *type, fastloop_schedule_body call_soon,
+                                          fastloop_schedule_body call_soon_threadsafe) {
+        if (fastloop_install_schedule(
+                (PyTypeObject *)type, &fastloop_call_soon_entry, "call_soon",
+                "call_soon($self, callback, *args, context=None)\\n--\\n\\n"
+                "Arrange for a callback to be called as soon as possible.",
+                fastloop_call_soon, call_soon) < 0) {
+            return -1;
+        }
+        return fastloop_install_schedule(
+            (PyTypeObject *)type, &fastloop_call_soon_threadsafe_entry, "call_soon_threadsafe",
+            "call_soon_threadsafe($self, callback, *args, context=None)\\n--\\n\\n"
+            "Like call_soon(), but thread-safe.",
+            fastloop_call_soon_threadsafe, call_soon_threadsafe);
+    }
+    """
+    ctypedef object (*schedule_body)(object loop, object callback, object args, object context)
+    int install_call_soon "fastloop_install_call_soon" (
+        object scheduler_type, schedule_body call_soon,
+        schedule_body call_soon_threadsafe) except -1
 
 
 cdef class BatchedWriter:
@@ -115,6 +311,12 @@ cdef class Scheduler:
 
 
 cdef object _SCHEDULER_TIME
+
+@cython.locals(self=Scheduler, handle=Handle)
+cdef object _call_soon_body(object loop, object callback, object args, object context)
+@cython.locals(self=Scheduler, handle=Handle)
+cdef object _call_soon_threadsafe_body(object loop, object callback, object args,
+                                       object context)
 
 
 cdef traverseproc _cython_traverse

@@ -152,8 +152,16 @@ class Scheduler:
 
     # -- scheduling ----------------------------------------------------------
 
+    # Compiled, these two methods are C methods (_call_soon_body and
+    # _call_soon_threadsafe_body below, installed at import) that come back
+    # here only for unusual call shapes. Their bodies are written out twice
+    # on purpose: uncompiled, a call from here to a shared body would be a
+    # second Python call per callback.
+
     def call_soon(self, callback, *args, context=None):
         """Arrange for a callback to be called as soon as possible."""
+        if cython.compiled:
+            return _call_soon_body(self, callback, args, context)
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
@@ -165,6 +173,8 @@ class Scheduler:
 
     def call_soon_threadsafe(self, callback, *args, context=None):
         """Like call_soon(), but thread-safe."""
+        if cython.compiled:
+            return _call_soon_threadsafe_body(self, callback, args, context)
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
@@ -414,8 +424,9 @@ class Scheduler:
         poller = self._poller
         if (timeout == 0.0 and not self._fd_handles
                 and self._skipped_polls < _MAX_SKIPPED_POLLS):
+            # Python signal handlers run at the next bytecode anyway, or at
+            # the latest after the poll this count leads to.
             self._skipped_polls += 1
-            poller.check_signals()
         else:
             self._skipped_polls = 0
             count = poller.poll(timeout)
@@ -443,8 +454,16 @@ class Scheduler:
                 # Let go of each entry as it runs, as asyncio's popleft()
                 # does: what it holds (a failed task, say) is freed right
                 # after it ran, before the next callback.
-                entry = ready[done]
-                ready[done] = None
+                if compiled:
+                    if done >= PyList_GET_SIZE(ready):
+                        # A callback emptied loop._ready: what ready[done]
+                        # raises uncompiled (asyncio's popleft() raises
+                        # IndexError too).
+                        raise IndexError("list index out of range")
+                    entry = take_ready(ready, done)
+                else:
+                    entry = ready[done]
+                    ready[done] = None
                 done += 1
                 if compiled and done < PyList_GET_SIZE(ready):
                     # Start loading the next handle while this one runs:
@@ -452,7 +471,10 @@ class Scheduler:
                     # wait on memory per callback.
                     prefetch(PyList_GET_ITEM(ready, done))
                 if isinstance(entry, Handle):
-                    handle = entry
+                    if compiled:
+                        handle = cython.cast(Handle, entry)
+                    else:
+                        handle = entry
                     if not handle._cancelled:
                         if self._debug:
                             self._run_timed(handle)
@@ -460,7 +482,7 @@ class Scheduler:
                             handle._run()
                     handle = None
                     if compiled:
-                        leave_queue(entry)
+                        leave_queue(cython.cast(Handle, entry))
                 elif entry is not None:
                     # _ready is asyncio's name, and code that appends its own
                     # handle-like objects to it gets them run as asyncio would.
@@ -475,8 +497,7 @@ class Scheduler:
                     # A callback raised through _run (KeyboardInterrupt,
                     # SystemExit): its handle left the queue all the same.
                     leave_queue(entry)
-                # del ready[:done], without building a slice object.
-                PyList_DelSlice(ready, 0, done, cython.NULL)
+                drop_ran(ready, done)
             else:
                 del ready[:done]
             # Even when a callback raised: what the callbacks that ran wrote
@@ -616,6 +637,41 @@ class Scheduler:
 
 
 _SCHEDULER_TIME = Scheduler.time
+
+
+# -- compiled only: call_soon and call_soon_threadsafe as C methods ----------
+#
+# What the C entries in _scheduler.pxd call once they have the arguments
+# (Scheduler.call_soon's comment says why the bodies are written twice).
+
+def _call_soon_body(loop, callback, args, context):
+    self = cython.cast(Scheduler, loop)
+    if self._closed:
+        raise RuntimeError("Event loop is closed")
+    if self._debug:
+        self._check_thread()
+        self._check_callback(callback, "call_soon")
+    handle = new_queued_handle(callback, args, self, context, self._debug)
+    self._ready.append(handle)
+    return handle
+
+
+def _call_soon_threadsafe_body(loop, callback, args, context):
+    self = cython.cast(Scheduler, loop)
+    if self._closed:
+        raise RuntimeError("Event loop is closed")
+    if self._debug:
+        self._check_callback(callback, "call_soon_threadsafe")
+    handle = new_queued_handle(callback, args, self, context, self._debug)
+    self._ready.append(handle)
+    if not self._wakeup_pending:
+        self._wakeup_pending = True
+        self._write_to_self()
+    return handle
+
+
+if cython.compiled:
+    install_call_soon(Scheduler, _call_soon_body, _call_soon_threadsafe_body)
 
 
 # -- compiled only: the garbage collector sees through hidden handles --------
