@@ -67,7 +67,15 @@ cdef extern from *:
                 return PyList_SetSlice(ready, 0, count, NULL);
             }
         }
-        memmove(list->ob_item, list->ob_item + count, (size_t)(size - count) * sizeof(PyObject *));
+        if (size - count > 16) {
+            memmove(list->ob_item, list->ob_item + count,
+                    (size_t)(size - count) * sizeof(PyObject *));
+        } else {
+            /* What callbacks scheduled for the next iteration: a few. */
+            for (index = count; index < size; index++) {
+                list->ob_item[index - count] = list->ob_item[index];
+            }
+        }
         Py_SET_SIZE(list, size - count);
     #if PY_VERSION_HEX < 0x030C0000
         /* None is immortal from 3.12 on. */
