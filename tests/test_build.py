@@ -79,9 +79,9 @@ def test_pure_twin_is_a_separate_copy_of_the_package():
 
 
 def test_compiled_handles_come_from_a_freelist():
-    # Cython ignores a freelist declared in the .pxd: a build that lost it
-    # allocates a new handle per callback, and each allocation counts
-    # towards the next garbage collection.
+    # Handle's own allocator (_handles.pxd) keeps freed handles: a build
+    # that lost it allocates a new handle per callback, and each allocation
+    # counts towards the next garbage collection.
     if not fastloop.COMPILED:
         pytest.skip("the pure build keeps no freelist")
     import contextvars
@@ -106,6 +106,33 @@ def test_compiled_handles_come_from_a_freelist():
         loop.close()
 
     assert allocated < 100
+
+
+def test_handle_subclasses_are_allocated_and_freed_as_python_objects():
+    # Handle's allocator keeps exact handles only: a subclass instance (with
+    # a __dict__ and another size) must take Python's way in and out.
+    import gc
+
+    from fastloop._handles import Handle
+
+    class NamedHandle(Handle):
+        pass
+
+    loop = fastloop.new_event_loop()
+    try:
+        handles = [NamedHandle(print, (number,), loop) for number in range(1000)]
+        for number, handle in enumerate(handles):
+            handle.name = number
+        assert all(gc.is_tracked(handle) for handle in handles)
+        assert [handle.name for handle in handles] == list(range(1000))
+        del handles
+        gc.collect()
+        fresh = [loop.call_soon(print, number) for number in range(1000)]
+        assert [handle._args for handle in fresh] == [(number,) for number in range(1000)]
+        assert {type(handle) for handle in fresh} == {Handle}
+        loop._ready.clear()
+    finally:
+        loop.close()
 
 
 @pytest.mark.fastloop_only

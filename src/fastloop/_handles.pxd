@@ -94,7 +94,68 @@ cdef extern from *:
     void prefetch "fastloop_prefetch" (const void *address) noexcept
 
 
-# Its freelist is declared in _handles.py.
+# Handle's own allocator: a freelist, and handles born untracked for the
+# ready queue (see "the handle freelist" in _handles.py).
+cdef extern from *:
+    """
+    #define FASTLOOP_HANDLE_FREELIST_SIZE 65536
+
+    static PyTypeObject *fastloop_handle_type = NULL;
+    static PyObject *fastloop_handle_freelist[FASTLOOP_HANDLE_FREELIST_SIZE];
+    static int fastloop_handle_freecount = 0;
+    /* Set around the one allocation new_queued_handle makes. */
+    static int fastloop_handle_untracked = 0;
+
+    static PyObject *fastloop_handle_alloc(PyTypeObject *type, Py_ssize_t nitems) {
+        PyObject *handle;
+        if (type == fastloop_handle_type && fastloop_handle_freecount > 0) {
+            handle = fastloop_handle_freelist[--fastloop_handle_freecount];
+            memset(handle, 0, (size_t)type->tp_basicsize);
+            (void)PyObject_Init(handle, type);
+            if (!fastloop_handle_untracked) {
+                PyObject_GC_Track(handle);
+            }
+            return handle;
+        }
+        handle = PyType_GenericAlloc(type, nitems);
+        if (handle != NULL && fastloop_handle_untracked) {
+            PyObject_GC_UnTrack(handle);
+        }
+        return handle;
+    }
+
+    /* tp_free: Cython's tp_dealloc has untracked the handle and cleared
+       its fields. */
+    static void fastloop_handle_free(void *memory) {
+        PyObject *handle = (PyObject *)memory;
+        if (Py_TYPE(handle) == fastloop_handle_type
+                && fastloop_handle_freecount < FASTLOOP_HANDLE_FREELIST_SIZE) {
+            fastloop_handle_freelist[fastloop_handle_freecount++] = handle;
+            return;
+        }
+        PyObject_GC_Del(memory);
+    }
+
+    static int fastloop_install_handle_allocator(PyObject *type) {
+        PyTypeObject *handle_type = (PyTypeObject *)type;
+        if (handle_type->tp_alloc != PyType_GenericAlloc || handle_type->tp_free != PyObject_GC_Del
+                || (handle_type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            PyErr_SetString(PyExc_ImportError,
+                            "fastloop._handles: Handle's allocator is not as expected");
+            return -1;
+        }
+        fastloop_handle_type = handle_type;
+        handle_type->tp_alloc = fastloop_handle_alloc;
+        handle_type->tp_free = fastloop_handle_free;
+        return 0;
+    }
+    """
+    int _install_handle_allocator "fastloop_install_handle_allocator" (object type) except -1
+    # How many freed handles wait for reuse (tests).
+    int _handle_freecount "fastloop_handle_freecount"
+    int _handle_untracked "fastloop_handle_untracked"
+
+
 cdef class Handle:
     cdef public object _callback
     cdef public object _args

@@ -36,13 +36,7 @@ def _caller_stack():
     return aio_private.extract_stack(frame)
 
 
-# Compiled, freed handles are kept for reuse: a burst of callbacks (a
-# thousand tasks woken at once, a benchmark's 50,000) then allocates nothing,
-# and allocations that would each count towards the next garbage collection
-# are avoided. The bound is what a burst may keep: 65,536 handles of about
-# 100 bytes, 6 MiB at most. (The decorators must be here, not in the .pxd,
-# where Cython ignores them.)
-@cython.freelist(65536)
+# The decorators must be here, not in the .pxd, where Cython ignores them.
 @cython.auto_pickle(False)  # no __setstate__: it could swap a hidden context
 @cython.cclass
 class Handle:
@@ -341,10 +335,17 @@ def new_queued_handle(callback, args, loop, context, debug):
     """A Handle for the ready queue, hidden from the garbage collector."""
     # new_handle's two lines, not a call to it: uncompiled, call_soon's cost
     # is counted in function calls.
-    handle = Handle.__new__(Handle)
-    _init_handle(handle, callback, args, loop, context, debug)
+    global _handle_untracked
     if cython.compiled:
-        PyObject_GC_UnTrack(handle)
+        # Born untracked: tracking it and untracking it at once wrote to the
+        # collector's list twice (a cache line that bounces between cores
+        # when another thread schedules with call_soon_threadsafe).
+        _handle_untracked = 1
+        handle = Handle.__new__(Handle)
+        _handle_untracked = 0
+    else:
+        handle = Handle.__new__(Handle)
+    _init_handle(handle, callback, args, loop, context, debug)
     return handle
 
 
@@ -434,8 +435,20 @@ def _extend_gc_slots():
     handle_type.tp_dealloc = timer_type.tp_dealloc = _dealloc_handle
 
 
+# -- the handle freelist ------------------------------------------------------
+#
+# Compiled, freed handles are kept for reuse (Handle's tp_alloc and tp_free,
+# in _handles.pxd): a burst of callbacks (a thousand tasks woken at once, a
+# benchmark's 50,000) then allocates nothing, and allocations that would each
+# count towards the next garbage collection are avoided. The bound is what a
+# burst may keep: 65,536 handles of about 100 bytes, 6 MiB at most. The
+# allocator is ours, not Cython's @freelist, so that a handle for the ready
+# queue can be made untracked rather than tracked and untracked at once.
+# Timers and Python subclasses are allocated as usual.
+
 if cython.compiled:
     _extend_gc_slots()
+    _install_handle_allocator(Handle)
 
 
 def new_timer(when, callback, args, loop, context, debug):
