@@ -186,6 +186,81 @@ def test_cycle_through_a_handle_still_queued_when_the_loop_closes_is_collected(l
     assert collected(owner)
 
 
+class TimerOwner:
+    """Keeps the timer of its own callback: owner -> timer -> bound method
+    -> owner, as in ``self._timeout = loop.call_later(delay, self._expire)``."""
+
+    def __init__(self, loop, delay):
+        self.timer = loop.call_later(delay, self.callback)
+
+    def callback(self):
+        pass
+
+
+def test_cycle_through_a_timer_that_fired_is_collected(loop):
+    owner = weakref.ref(TimerOwner(loop, 0))
+    run_one_iteration(loop)
+
+    assert collected(owner)
+
+
+def test_cycle_through_timers_dropped_by_a_heap_compaction_is_collected(loop):
+    # Most of the heap cancelled: it is rebuilt without them, as asyncio's.
+    owners = [TimerOwner(loop, 3600) for _ in range(300)]
+    for owner in owners[:200]:
+        owner.timer.cancel()
+    dropped = [weakref.ref(owner) for owner in owners[:200]]
+    del owners, owner
+    run_one_iteration(loop)
+
+    gc.collect()
+    assert [ref for ref in dropped if ref() is not None] == []
+
+
+def test_cycle_through_held_handles_is_collected_with_their_unclosed_loop(loop_factory):
+    # The handles are queued, and their owners hold them too: fastloop hides
+    # them from the collector without visiting them on the queue's behalf,
+    # and must show them before a full collection.
+    unclosed = loop_factory()
+    owners = [weakref.ref(HandleOwner(unclosed)), weakref.ref(TimerOwner(unclosed, 3600)),
+              weakref.ref(TimerOwner(unclosed, 0))]
+    loop_ref = weakref.ref(unclosed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del unclosed
+        gc.collect()
+
+    assert [owner() for owner in owners] == [None, None, None]
+    assert loop_ref() is None
+
+
+@pytest.mark.fastloop_only
+def test_pending_timers_and_queued_handles_are_hidden_from_the_collector(
+        fastloop_package):
+    # What keeps collections cheap in a burst of timers or callbacks: the
+    # queues' entries are not tracked while only the queues hold them, and
+    # are tracked again when they leave with someone else holding them.
+    if fastloop_package is not fastloop_compiled():
+        pytest.skip("the pure build hides nothing")
+    loop = fastloop_package.new_event_loop()
+    try:
+        timer = loop.call_later(3600, print)
+        handle = loop.call_soon(print)
+        assert not gc.is_tracked(timer)
+        assert not gc.is_tracked(handle)
+        timer.cancel()
+        run_one_iteration(loop)  # both leave their queues; we hold them
+        assert gc.is_tracked(timer)
+        assert gc.is_tracked(handle)
+    finally:
+        loop.close()
+
+
+def fastloop_compiled():
+    import fastloop
+    return fastloop if fastloop.COMPILED else None
+
+
 class Holder:
     """Something to put in a reference cycle and watch being collected."""
 

@@ -94,21 +94,41 @@ cdef extern from *:
     void prefetch "fastloop_prefetch" (const void *address) noexcept
 
 
-# Handle's own allocator: a freelist, and handles born untracked for the
-# ready queue (see "the handle freelist" in _handles.py).
+# Handle's and TimerHandle's allocators: Handle's freelist, and handles and
+# timers born untracked for the ready queue and the timer heap (see "hidden
+# from the garbage collector" in _handles.py).
 cdef extern from *:
     """
+    /* State and slot functions of _handles alone: modules that cimport
+       this file get its C code too, but not these (they only need
+       fastloop_show_if_held). */
+    #ifdef __PYX_HAVE__fastloop___handles
     #define FASTLOOP_HANDLE_FREELIST_SIZE 65536
 
     static PyTypeObject *fastloop_handle_type = NULL;
+    static PyTypeObject *fastloop_timer_type = NULL;
     static PyObject *fastloop_handle_freelist[FASTLOOP_HANDLE_FREELIST_SIZE];
     static int fastloop_handle_freecount = 0;
-    /* Set around the one allocation new_queued_handle makes. */
+    /* Set around the one allocation new_queued_handle or new_timer makes. */
     static int fastloop_handle_untracked = 0;
+
+    /* PyType_GenericAlloc without the tracking, for an exact Handle or
+       TimerHandle (no managed dict, no items). */
+    static PyObject *fastloop_alloc_untracked(PyTypeObject *type) {
+        PyObject *obj = _PyObject_GC_New(type);
+        if (obj != NULL) {
+            memset((char *)obj + sizeof(PyObject), 0,
+                   (size_t)type->tp_basicsize - sizeof(PyObject));
+        }
+        return obj;
+    }
 
     static PyObject *fastloop_handle_alloc(PyTypeObject *type, Py_ssize_t nitems) {
         PyObject *handle;
-        if (type == fastloop_handle_type && fastloop_handle_freecount > 0) {
+        if (type != fastloop_handle_type) {
+            return PyType_GenericAlloc(type, nitems);
+        }
+        if (fastloop_handle_freecount > 0) {
             handle = fastloop_handle_freelist[--fastloop_handle_freecount];
             memset(handle, 0, (size_t)type->tp_basicsize);
             (void)PyObject_Init(handle, type);
@@ -117,11 +137,10 @@ cdef extern from *:
             }
             return handle;
         }
-        handle = PyType_GenericAlloc(type, nitems);
-        if (handle != NULL && fastloop_handle_untracked) {
-            PyObject_GC_UnTrack(handle);
+        if (fastloop_handle_untracked) {
+            return fastloop_alloc_untracked(type);
         }
-        return handle;
+        return PyType_GenericAlloc(type, nitems);
     }
 
     /* tp_free: Cython's tp_dealloc has untracked the handle and cleared
@@ -136,24 +155,49 @@ cdef extern from *:
         PyObject_GC_Del(memory);
     }
 
-    static int fastloop_install_handle_allocator(PyObject *type) {
-        PyTypeObject *handle_type = (PyTypeObject *)type;
+    /* Timers keep no freelist (see docs/architecture.md). */
+    static PyObject *fastloop_timer_alloc(PyTypeObject *type, Py_ssize_t nitems) {
+        if (type == fastloop_timer_type && fastloop_handle_untracked) {
+            return fastloop_alloc_untracked(type);
+        }
+        return PyType_GenericAlloc(type, nitems);
+    }
+
+    static int fastloop_install_handle_allocators(PyObject *handle_object,
+                                                  PyObject *timer_object) {
+        PyTypeObject *handle_type = (PyTypeObject *)handle_object;
+        PyTypeObject *timer_type = (PyTypeObject *)timer_object;
         if (handle_type->tp_alloc != PyType_GenericAlloc || handle_type->tp_free != PyObject_GC_Del
-                || (handle_type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+                || timer_type->tp_alloc != PyType_GenericAlloc
+                || timer_type->tp_free != PyObject_GC_Del
+                || ((handle_type->tp_flags | timer_type->tp_flags) & Py_TPFLAGS_HEAPTYPE)
+                || handle_type->tp_itemsize != 0 || timer_type->tp_itemsize != 0
+                || handle_type->tp_dictoffset != 0 || timer_type->tp_dictoffset != 0) {
             PyErr_SetString(PyExc_ImportError,
                             "fastloop._handles: Handle's allocator is not as expected");
             return -1;
         }
         fastloop_handle_type = handle_type;
+        fastloop_timer_type = timer_type;
         handle_type->tp_alloc = fastloop_handle_alloc;
         handle_type->tp_free = fastloop_handle_free;
+        timer_type->tp_alloc = fastloop_timer_alloc;
         return 0;
     }
+    #endif  /* __PYX_HAVE__fastloop___handles */
+
+    /* Track a hidden handle or timer that someone besides its one known
+       holder (the caller's reference, or the queue's) still holds. */
+    static void fastloop_show_if_held(PyObject *handle) {
+        if (Py_REFCNT(handle) > 1 && !PyObject_GC_IsTracked(handle)) {
+            PyObject_GC_Track(handle);
+        }
+    }
     """
-    int _install_handle_allocator "fastloop_install_handle_allocator" (object type) except -1
-    # How many freed handles wait for reuse (tests).
-    int _handle_freecount "fastloop_handle_freecount"
+    int _install_handle_allocators "fastloop_install_handle_allocators" (
+        object handle_type, object timer_type) except -1
     int _handle_untracked "fastloop_handle_untracked"
+    void show_if_held "fastloop_show_if_held" (PyObject *handle) noexcept
 
 
 cdef class Handle:

@@ -307,22 +307,27 @@ def new_handle(callback, args, loop, context, debug):
 
 # -- hidden from the garbage collector -------------------------------------
 #
-# Compiled, two kinds of objects that the collector could free nothing
+# Compiled, three kinds of objects that the collector could free nothing
 # through are untracked, so that collections (which a burst of callbacks or
 # timers triggers again and again) do not walk them:
 #
 # - the context a handle copied (call_soon without context=): the handle
 #   alone holds it. The handle's tp_traverse visits what the context refers
 #   to on its behalf, so cycles through the context are still found.
-# - a handle waiting in the ready queue (call_soon, call_soon_threadsafe):
-#   the queue keeps it alive. The loop's tp_traverse visits what such a
-#   handle refers to (traverse_queued), so a loop dropped unclosed is still
-#   collected; once the handle leaves the queue (leave_queue) it is tracked
-#   again if anyone still holds it.
+# - a handle waiting in the ready queue (call_soon, call_soon_threadsafe)
+#   and a timer waiting in the timer heap (call_later, call_at), born
+#   untracked: the queue keeps it alive. The loop's and the heap's
+#   tp_traverse visit what such a handle refers to (traverse_queued), so a
+#   loop dropped unclosed is still collected; once the handle leaves the
+#   queue (leave_queue, show_if_held) it is tracked again if anyone still
+#   holds it.
 #
 # Visits on another object's behalf are made only for objects that object
 # alone holds; something held elsewhere too is left alone (its referents
-# then look held from outside: never freed too early, at worst kept).
+# then look held from outside: never freed too early, at worst kept). So
+# that such a handle cannot keep a loop dropped unclosed alive for good, a
+# full collection first shows every hidden handle held elsewhere (the
+# scheduler's gc callback).
 #
 # A context may not be freed untracked (CPython's deallocator unlinks it
 # from the collector's list unconditionally): a hidden context is shown
@@ -354,8 +359,7 @@ def leave_queue(handle):
     cleared): if anyone but the caller still holds it, show it to the
     garbage collector again."""
     if cython.compiled:
-        if Py_REFCNT(handle) > 1 and not PyObject_GC_IsTracked(handle):
-            PyObject_GC_Track(handle)
+        show_if_held(cython.cast(_ObjectPointer, handle))
 
 
 def _reveal_context(handle):
@@ -381,8 +385,9 @@ def traverse_queued(handle, visit, arg):
     ``handle`` is a borrowed pointer: a tp_traverse must not change any
     reference count, not even for a moment.
     """
-    if _type_pointer(handle) != cython.cast(_ObjectPointer, Handle):
-        # Only a plain Handle is ever hidden (a timer, a subclass: never).
+    if (_type_pointer(handle) != cython.cast(_ObjectPointer, Handle)
+            and _type_pointer(handle) != cython.cast(_ObjectPointer, TimerHandle)):
+        # Only a plain Handle or TimerHandle is ever hidden (a subclass: never).
         return 0
     if _gc_is_tracked(handle) or _refcount(handle) != 1:
         # Tracked: the collector walks it itself. Shared: left alone.
@@ -443,15 +448,24 @@ def _extend_gc_slots():
 # count towards the next garbage collection are avoided. The bound is what a
 # burst may keep: 65,536 handles of about 100 bytes, 6 MiB at most. The
 # allocator is ours, not Cython's @freelist, so that a handle for the ready
-# queue can be made untracked rather than tracked and untracked at once.
-# Timers and Python subclasses are allocated as usual.
+# queue can be born untracked rather than tracked and untracked at once.
+# Timers are born untracked for the heap the same way, without a freelist;
+# Python subclasses are allocated as usual.
 
 if cython.compiled:
     _extend_gc_slots()
-    _install_handle_allocator(Handle)
+    _install_handle_allocators(Handle, TimerHandle)
 
 
 def new_timer(when, callback, args, loop, context, debug):
-    timer = TimerHandle.__new__(TimerHandle)
+    """A TimerHandle for the timer heap (compiled: hidden from the garbage
+    collector until it leaves the heap)."""
+    global _handle_untracked
+    if cython.compiled:
+        _handle_untracked = 1
+        timer = TimerHandle.__new__(TimerHandle)
+        _handle_untracked = 0
+    else:
+        timer = TimerHandle.__new__(TimerHandle)
     _init_timer(timer, when, callback, args, loop, context, debug)
     return timer

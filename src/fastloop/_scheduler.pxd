@@ -6,7 +6,8 @@ from posix.unistd cimport read, write
 
 from ._handles cimport (Handle, TimerHandle, _ObjectPointer, _refcount, _TypeGCSlotsPointer,
                        leave_queue, new_handle, new_queued_handle, new_timer, prefetch,
-                       traverse_queued, traverseproc, visitproc)
+                       _type_pointer, show_if_held, traverse_queued, traverseproc,
+                       visitproc)
 from ._poller cimport Poller
 from ._timers cimport TimerQueue
 
@@ -116,7 +117,10 @@ cdef extern from *:
        string Cython compares by address. These entries take the two shapes
        every call has, (callback, *args) and context= alone, and pass any
        other (callback= by keyword, an unknown keyword, no callback) to
-       Cython's method, which parses it or raises Python's TypeError. */
+       Cython's method, which parses it or raises Python's TypeError.
+       Compiled into _scheduler alone (modules that cimport this file get
+       its C code too). */
+    #ifdef __PYX_HAVE__fastloop___scheduler
 
     typedef PyObject *(*fastloop_schedule_body)(PyObject *loop, PyObject *callback,
                                                 PyObject *args, PyObject *context);
@@ -256,6 +260,7 @@ cdef extern from *:
             "Like call_soon(), but thread-safe.",
             fastloop_call_soon_threadsafe, call_soon_threadsafe);
     }
+    #endif  /* __PYX_HAVE__fastloop___scheduler */
     """
     ctypedef object (*schedule_body)(object loop, object callback, object args, object context)
     int install_call_soon "fastloop_install_call_soon" (
@@ -314,6 +319,8 @@ cdef class Scheduler:
     @cython.locals(count=Py_ssize_t)
     cdef bytes _read_self_pipe(self)
     cdef _run_timed(self, Handle handle)
+    @cython.locals(ready=list, index=Py_ssize_t, entry=_ObjectPointer)
+    cdef _show_held_handles(self)
     @cython.locals(writers=list, done=Py_ssize_t, writer=BatchedWriter)
     cdef _flush_batches(self)
 

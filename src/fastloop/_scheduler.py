@@ -16,11 +16,13 @@ try:
 except ImportError:
     from . import _cython_shim as cython
 
+import gc
 import logging
 import socket
 import sys
 import threading
 import time
+import weakref
 from asyncio import futures, iscoroutine, tasks
 
 from . import _asyncio_private as aio_private
@@ -122,6 +124,8 @@ class Scheduler:
         self._self_reader_fd = self._self_reader.fileno()
         self._self_writer_fd = self._self_writer.fileno()
         self._poller.set_interest(self._self_reader_fd, READABLE)
+        if cython.compiled:
+            _LIVE_SCHEDULERS.add(self)
 
     # -- clock -------------------------------------------------------------
 
@@ -628,6 +632,18 @@ class Scheduler:
         self._self_reader.close()
         self._self_writer.close()
 
+    def _show_held_handles(self):
+        """Show the collector every hidden handle someone else holds too:
+        in the ready queue and in the timer heap (compiled only)."""
+        ready = self._ready
+        for index in range(PyList_GET_SIZE(ready)):
+            entry = PyList_GET_ITEM(ready, index)
+            # Only a plain Handle or TimerHandle is ever hidden.
+            if (_type_pointer(entry) == cython.cast(_ObjectPointer, Handle)
+                    or _type_pointer(entry) == cython.cast(_ObjectPointer, TimerHandle)):
+                show_if_held(entry)
+        self._timers.show_held()
+
     def _pending_handle_count(self):
         """Handles the loop still holds (ready, timers, fd watchers)."""
         count = len(self._ready) + len(self._timers)
@@ -710,3 +726,25 @@ def _extend_gc_slots():
 
 if cython.compiled:
     _extend_gc_slots()
+
+
+# -- compiled only: a full collection sees every held handle ----------------
+#
+# A hidden handle that someone besides its queue holds is not traversed on
+# the queue's behalf (see _handles.py): what it refers to looks held from
+# outside. A cycle through such a handle and a loop dropped unclosed would
+# then never be collected. Before every full collection (the only kind that
+# can collect a loop, which lives in the oldest generation), such handles
+# are shown to the collector: tracked again, as if they had left the queue.
+
+_LIVE_SCHEDULERS = weakref.WeakSet()
+
+
+def _show_held_handles_before_full_collections(phase, info):
+    if phase == "start" and info.get("generation") == 2:
+        for scheduler in list(_LIVE_SCHEDULERS):
+            cython.cast(Scheduler, scheduler)._show_held_handles()
+
+
+if cython.compiled:
+    gc.callbacks.append(_show_held_handles_before_full_collections)

@@ -1,6 +1,6 @@
 # cython: boundscheck=False, wraparound=False
 # (every index the heap code uses is checked against the heap's size)
-"""The timer queue: a binary min-heap of TimerHandles.
+"""The timer queue: a min-heap of TimerHandles.
 
 Ordered by deadline, then by scheduling order, so timers due at the same
 instant fire first-in first-out (asyncio leaves such ties to heap order; we
@@ -10,7 +10,9 @@ reading the TimerHandles: compiled, a C array of ``TimerEntry`` structs,
 sifted here (reading a TimerHandle per comparison, each somewhere else in
 memory, made the sift a chain of cache misses); uncompiled, a list of
 ``(when, sequence, timer)`` tuples for the C ``heapq`` module. The keys are
-the same, so the order is the same.
+the same, so the order is the same. The compiled heap is 4-ary (half the
+levels to walk down per pop, four children side by side in memory); the
+pure one is heapq's binary heap.
 
 Cancelled timers stay in the heap until they reach the top or until most of
 the heap is cancelled, then it is rebuilt: the same lazy cancellation and
@@ -24,15 +26,19 @@ except ImportError:
 
 import heapq
 
-from ._handles import TimerHandle
+from ._handles import TimerHandle, leave_queue
 
 # asyncio's thresholds (base_events._MIN_SCHEDULED_TIMER_HANDLES and
 # _MIN_CANCELLED_TIMER_HANDLES_FRACTION).
 _COMPACT_MIN_SIZE = 100
 _COMPACT_MIN_CANCELLED_FRACTION = 0.5
 
-# Compiled: the entry array's first allocation, and the least it shrinks to.
+# Compiled: the entry array's first allocation.
 _MIN_CAPACITY = 64
+# Compiled: the array keeps up to this many entries' room (1.5 MiB) when the
+# heap empties: a loop that schedules bursts of timers would otherwise grow
+# it again for every burst, page faults and copies included.
+_KEPT_CAPACITY = 65536
 
 
 def _earlier(a, b):
@@ -104,18 +110,18 @@ class TimerQueue:
             top = cython.cast(TimerHandle, self._entries[0].timer)
             # ``top`` holds a reference of its own now: the entry's goes.
             Py_DECREF(top)
+            # Hidden in the heap: shown to the collector again if someone
+            # else holds it (the caller of call_later, say).
+            leave_queue(top)
             self._size -= 1
-            if self._size > 2:
-                # The next timer to pop is one of the top's children: start
-                # loading both while the heap is sifted, so the next pop
-                # finds it in the cache. (A loop that runs many timers would
-                # otherwise wait on memory for each of them.)
-                prefetch(self._entries[1].timer)
-                prefetch(self._entries[2].timer)
             if self._size:
                 # The last entry fills the hole at the top.
                 self._sift_down(0, self._entries[self._size])
-            if self._capacity > _MIN_CAPACITY and self._size < self._capacity // 4:
+                # Start loading the next timer to pop while this one runs, so
+                # that the next pop finds it in the cache. (A loop that runs
+                # many timers would otherwise wait on memory for each.)
+                prefetch(self._entries[0].timer)
+            if self._capacity > _KEPT_CAPACITY and self._size < self._capacity // 4:
                 self._shrink()
         else:
             top = heapq.heappop(self.heap)[2]
@@ -192,8 +198,18 @@ class TimerQueue:
         self._size = 0
         self._capacity = 0
         for index in range(size):
+            if entries[index].timer != cython.NULL:
+                # Out of the heap: shown to the collector if held elsewhere.
+                show_if_held(entries[index].timer)
             Py_XDECREF(entries[index].timer)
         PyMem_Free(entries)
+
+    def show_held(self):
+        """Show the collector every hidden timer that someone else holds too
+        (before a full collection: see the scheduler's gc callback)."""
+        if cython.compiled:
+            for index in range(self._size):
+                show_if_held(self._entries[index].timer)
 
     def _compact(self):
         """Drop every cancelled timer and re-heapify the rest."""
@@ -221,8 +237,12 @@ class TimerQueue:
             else:
                 entries[live_count] = entries[index]
                 live_count += 1
+        timer = None
         self._size = live_count
-        for index in range(live_count // 2 - 1, -1, -1):
+        for index in range(dropped_count):
+            # Out of the heap: held by ``dropped`` and anyone else.
+            show_if_held(_list_item(dropped, index))
+        for index in range((live_count - 2) // 4, -1, -1):
             self._sift_down(index, entries[index])
 
     def _sift_up(self, start, index, entry):
@@ -230,7 +250,7 @@ class TimerQueue:
         later parents, but not above ``start``."""
         entries = self._entries
         while index > start:
-            parent_index = (index - 1) >> 1
+            parent_index = (index - 1) >> 2
             if not _earlier(entry, entries[parent_index]):
                 break
             entries[index] = entries[parent_index]
@@ -241,20 +261,24 @@ class TimerQueue:
         """Fill the hole at ``index`` with ``entry``, keeping heap order
         below it."""
         # heapq's bottom-up variant: move the hole down to a leaf along the
-        # earlier children (one comparison a level), then sift the entry up
-        # from there: it rarely moves far, so this takes about half the
+        # earliest children (three comparisons a level), then sift the entry
+        # up from there: it rarely moves far, so this takes about half the
         # comparisons of the textbook sift.
         entries = self._entries
         size = self._size
         start = index
-        child_index = 2 * index + 1
+        child_index = 4 * index + 1
         while child_index < size:
-            right_index = child_index + 1
-            if right_index < size and not _earlier(entries[child_index], entries[right_index]):
-                child_index = right_index
-            entries[index] = entries[child_index]
-            index = child_index
-            child_index = 2 * index + 1
+            last_index = min(child_index + 4, size)
+            earliest_index = child_index
+            child_index += 1
+            while child_index < last_index:
+                if _earlier(entries[child_index], entries[earliest_index]):
+                    earliest_index = child_index
+                child_index += 1
+            entries[index] = entries[earliest_index]
+            index = earliest_index
+            child_index = 4 * index + 1
         self._sift_up(start, index, entry)
 
 
@@ -262,7 +286,8 @@ class TimerQueue:
 #
 # A TimerHandle refers to its loop, and the loop to its timer queue: a loop
 # dropped without close() is a reference cycle through the queue, and the
-# collector only finds it if the queue's tp_traverse visits its timers.
+# collector only finds it if the queue's tp_traverse visits its timers (or,
+# for a timer hidden from the collector, what the timer refers to).
 # Cython generates tp_traverse and tp_clear for the object fields it knows
 # (``heap``, always None compiled, is what makes it give the type GC
 # support); the entry array is hidden from it in C memory, so the module
@@ -276,7 +301,12 @@ def _traverse_timer_queue(queue, visit, arg):
         return result
     entries = cython.cast(TimerQueue, queue)._entries
     for index in range(cython.cast(TimerQueue, queue)._size):
-        result = visit(entries[index].timer, arg)
+        timer = entries[index].timer
+        if _gc_is_tracked(timer):
+            result = visit(timer, arg)
+        else:
+            # Hidden (see _handles.py): what it refers to, on its behalf.
+            result = traverse_queued(timer, visit, arg)
         if result:
             return result
     return 0
