@@ -15,6 +15,8 @@ from fastloop import _asyncio_private as aio_private
 CHECKED_NAMES = {
     "set_running_loop",
     "get_running_loop_or_none",
+    "C_FUTURE",
+    "c_get_running_loop",
     "format_callback_source",
     "extract_stack",
     "format_handle",
@@ -63,6 +65,21 @@ def test_set_running_loop_makes_the_loop_the_running_one(stock_loop):
         aio_private.set_running_loop(None)
 
     assert aio_private.get_running_loop_or_none() is None
+
+
+def test_c_future_is_asyncios_future_and_finds_the_running_loop_itself(stock_loop):
+    # create_future makes C_FUTURE() without a loop when c_get_running_loop()
+    # says the loop is running: the C Future must take that same loop.
+    assert asyncio.futures.Future is aio_private.C_FUTURE
+    assert aio_private.c_get_running_loop() is None
+
+    async def make_future():
+        assert aio_private.c_get_running_loop() is stock_loop
+        return aio_private.C_FUTURE()
+
+    future = stock_loop.run_until_complete(make_future())
+    assert future.get_loop() is stock_loop
+    assert aio_private.c_get_running_loop() is None
 
 
 def test_format_callback_source_shows_arguments_in_debug_mode():

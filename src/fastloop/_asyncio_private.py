@@ -30,6 +30,19 @@ def get_running_loop_or_none():
     return _events._get_running_loop()
 
 
+# asyncio's C Future (None without the C accelerator), and the running-loop
+# lookup it makes itself when created without a loop: the compiled
+# create_future calls it directly while asyncio.futures.Future is still it.
+try:
+    import _asyncio as _c_asyncio
+except ImportError:
+    C_FUTURE = None
+    c_get_running_loop = None
+else:
+    C_FUTURE = _c_asyncio.Future
+    c_get_running_loop = _c_asyncio._get_running_loop
+
+
 # "<callback>(<args>) at file:line", the way asyncio shows a callback in
 # handle reprs and in "Exception in callback ..." messages. 3.13 added the
 # debug flag (long arguments are shortened outside debug mode).

@@ -17,11 +17,13 @@ cdef int READABLE
 cdef int WRITABLE
 cdef int _MAX_SKIPPED_POLLS
 cdef object _C_FUTURE
+cdef object _C_GET_RUNNING_LOOP
 
 
 cdef extern from "Python.h":
     PyObject *PyList_GET_ITEM(object list, Py_ssize_t index)
     Py_ssize_t PyList_GET_SIZE(object list)
+    object PyObject_CallNoArgs(object callable)
     # Borrowed-pointer forms, for tp_traverse code.
     bint _is_exact_list "PyList_CheckExact" (PyObject *obj)
     Py_ssize_t _list_size "PyList_GET_SIZE" (PyObject *list)

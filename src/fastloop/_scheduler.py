@@ -41,8 +41,9 @@ logger = logging.getLogger("asyncio")
 # with add_signal_handler still get through a loop that never idles.
 _MAX_SKIPPED_POLLS = 16
 
-# asyncio's C Future, None without the accelerator module.
-_C_FUTURE = getattr(futures, "_CFuture", None)
+# asyncio's C Future and its running-loop lookup (see create_future).
+_C_FUTURE = aio_private.C_FUTURE
+_C_GET_RUNNING_LOOP = aio_private.c_get_running_loop
 
 
 def _monotonic():
@@ -203,13 +204,17 @@ class Scheduler:
         """Create a Future object attached to the loop."""
         # Looked up at each call, as asyncio does: tests patch it.
         future_type = futures.Future
-        if (cython.compiled and future_type is _C_FUTURE
-                and len(self._future_kwargs) == 1):
-            # Future(loop=self) with a kwargs dict kept for it: the call
-            # would otherwise build and free one per future. (The size check:
-            # a collection may have cleared the dict, which refers back to
-            # the loop.)
-            return PyObject_Call(future_type, (), self._future_kwargs)
+        if cython.compiled and future_type is _C_FUTURE:
+            if _C_GET_RUNNING_LOOP() is self:
+                # The C Future takes the running loop for its own: no
+                # keyword argument to pass and parse.
+                return PyObject_CallNoArgs(future_type)
+            if len(self._future_kwargs) == 1:
+                # Future(loop=self) with a kwargs dict kept for it: the call
+                # would otherwise build and free one per future. (The size
+                # check: a collection may have cleared the dict, which
+                # refers back to the loop.)
+                return PyObject_Call(future_type, (), self._future_kwargs)
         return future_type(loop=self)
 
     def create_task(self, coro, *, name=None, context=None, **kwargs):
