@@ -2,7 +2,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport (
     PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE)
-from cpython.memoryview cimport PyMemoryView_GET_BUFFER
+from cpython.memoryview cimport PyMemoryView_FromObject, PyMemoryView_GET_BUFFER
 from libc.errno cimport EAGAIN, EBADF, EINTR, errno
 from libc.string cimport memset
 from posix.uio cimport iovec
@@ -45,6 +45,7 @@ cdef Py_ssize_t _MAX_IOVECS
 cdef char _read_buffer[262144]
 cdef iovec _vectors[64]
 
+cdef Py_ssize_t _COPIED_VIEW_MAX
 cdef object _as_bytes(object data)
 # Their Py_buffer pointers are inferred (cython.pointer(Py_buffer) is not
 # accepted here).

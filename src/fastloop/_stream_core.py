@@ -40,6 +40,10 @@ MAX_READ = 256 * 1024
 _MAX_IOVECS = 64
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _DEFAULT_HIGH_WATER = 64 * 1024
+# Compiled: views of bytes up to this size are copied by write() rather than
+# kept through a view of the buffer's own (see _as_bytes): a small bytes
+# object comes from Python's own allocator and costs less than a view.
+_COPIED_VIEW_MAX = 512
 
 
 def _as_bytes(data):
@@ -54,6 +58,15 @@ def _as_bytes(data):
     """
     if type(data) is bytes:
         return data
+    if cython.compiled and type(data) is memoryview and _flat_view_of_bytes(data):
+        # A slice of a received message, say: read where it is, without a
+        # view made first just to look at it. A short one is copied, which
+        # costs less than a view of our own (a header written before its
+        # body, say).
+        buffer = PyMemoryView_GET_BUFFER(data)
+        if buffer.len <= _COPIED_VIEW_MAX:
+            return PyBytes_FromStringAndSize(cython.cast(cython.p_char, buffer.buf), buffer.len)
+        return PyMemoryView_FromObject(data)
     view = memoryview(data)
     if _flat_view_of_bytes(view):
         return view
