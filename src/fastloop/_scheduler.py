@@ -417,7 +417,8 @@ class Scheduler:
 
     def _iterate(self):
         timers = self._timers
-        timers.drop_cancelled()
+        if timers.cancelled_count:
+            timers.drop_cancelled()
         if self._ready or self._stopping:
             timeout = 0.0
         else:
