@@ -161,12 +161,11 @@ class Scheduler:
     # _call_soon_threadsafe_body below, installed at import) that come back
     # here only for unusual call shapes. Their bodies are written out twice
     # on purpose: uncompiled, a call from here to a shared body would be a
-    # second Python call per callback.
+    # second Python call per callback (and so would a test of
+    # cython.compiled, a module attribute lookup).
 
     def call_soon(self, callback, *args, context=None):
         """Arrange for a callback to be called as soon as possible."""
-        if cython.compiled:
-            return _call_soon_body(self, callback, args, context)
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
@@ -178,8 +177,6 @@ class Scheduler:
 
     def call_soon_threadsafe(self, callback, *args, context=None):
         """Like call_soon(), but thread-safe."""
-        if cython.compiled:
-            return _call_soon_threadsafe_body(self, callback, args, context)
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
@@ -460,46 +457,53 @@ class Scheduler:
         # callback; compiled, the C compiler folds the constant.
         compiled = cython.compiled
         try:
-            while done < todo:
-                # Let go of each entry as it runs, as asyncio's popleft()
-                # does: what it holds (a failed task, say) is freed right
-                # after it ran, before the next callback.
-                if compiled:
+            if compiled:
+                while done < todo:
+                    # Let go of each entry as it runs, as asyncio's popleft()
+                    # does: what it holds (a failed task, say) is freed right
+                    # after it ran, before the next callback.
                     if done >= PyList_GET_SIZE(ready):
                         # A callback emptied loop._ready: what ready[done]
                         # raises uncompiled (asyncio's popleft() raises
                         # IndexError too).
                         raise IndexError("list index out of range")
                     entry = take_ready(ready, done)
-                else:
-                    entry = ready[done]
-                    ready[done] = None
-                done += 1
-                if compiled and done < PyList_GET_SIZE(ready):
-                    # Start loading the next handle while this one runs:
-                    # a long queue (timers fired together) is otherwise a
-                    # wait on memory per callback.
-                    prefetch(PyList_GET_ITEM(ready, done))
-                if isinstance(entry, Handle):
-                    if compiled:
+                    done += 1
+                    if done < PyList_GET_SIZE(ready):
+                        # Start loading the next handle while this one runs:
+                        # a long queue (timers fired together) is otherwise a
+                        # wait on memory per callback.
+                        prefetch(PyList_GET_ITEM(ready, done))
+                    if isinstance(entry, Handle):
                         handle = cython.cast(Handle, entry)
-                    else:
-                        handle = entry
-                    if not handle._cancelled:
-                        if self._debug:
-                            self._run_timed(handle)
-                        else:
-                            handle._run()
-                    handle = None
-                    if compiled:
+                        if not handle._cancelled:
+                            if self._debug:
+                                self._run_timed(handle)
+                            else:
+                                handle._run()
+                        handle = None
                         leave_queue(cython.cast(Handle, entry))
-                elif entry is not None:
-                    # _ready is asyncio's name, and code that appends its own
-                    # handle-like objects to it gets them run as asyncio would.
-                    # (None is what an outer iteration left behind when a
-                    # callback runs _run_once() itself.)
-                    if not entry._cancelled:
-                        entry._run()
+                    elif entry is not None:
+                        # _ready is asyncio's name, and code that appends its
+                        # own handle-like objects to it gets them run as
+                        # asyncio would. (None is what an outer iteration
+                        # left behind when a callback runs _run_once()
+                        # itself.)
+                        if not entry._cancelled:
+                            entry._run()
+                    entry = None
+            else:
+                # Uncompiled, asyncio's loop as it is: every bytecode per
+                # callback counts (a range() counts faster than done += 1).
+                # Any handle-like entry runs the same way.
+                for done in range(1, todo + 1):
+                    entry = ready[done - 1]
+                    ready[done - 1] = None
+                    if entry is not None and not entry._cancelled:
+                        if self._debug:
+                            self._run_timed(entry)
+                        else:
+                            entry._run()
                 entry = None
         finally:
             if compiled:
