@@ -73,6 +73,32 @@ def test_slow_callback_is_logged_in_debug_mode(debug_loop, advancing_clock, capl
     assert record.getMessage().endswith(" took 1.000 seconds")
 
 
+class HandleLike:
+    """Not a Handle: what code that appends to loop._ready itself queues."""
+
+    _cancelled = False
+
+    def __init__(self, callback):
+        self._callback = callback
+
+    def _run(self):
+        self._callback()
+
+    def __str__(self):
+        return "<HandleLike>"
+
+
+def test_slow_handle_like_object_in_the_ready_queue_is_logged(
+        debug_loop, advancing_clock, caplog):
+    debug_loop.slow_callback_duration = 0.5
+    debug_loop._ready.append(HandleLike(lambda: advancing_clock(1.0)))
+
+    run_once(debug_loop)
+
+    [record] = executing_records(caplog)
+    assert record.getMessage() == "Executing <HandleLike> took 1.000 seconds"
+
+
 def test_callback_faster_than_slow_callback_duration_is_not_logged(
         debug_loop, advancing_clock, caplog):
     debug_loop.slow_callback_duration = 0.5

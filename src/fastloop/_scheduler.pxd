@@ -320,7 +320,7 @@ cdef class Scheduler:
     cdef _drain_self_pipe(self)
     @cython.locals(count=Py_ssize_t)
     cdef bytes _read_self_pipe(self)
-    cdef _run_timed(self, Handle handle)
+    cdef _run_timed(self, object handle)
     @cython.locals(ready=list, index=Py_ssize_t, entry=_ObjectPointer)
     cdef _show_held_handles(self)
     @cython.locals(writers=list, done=Py_ssize_t, writer=BatchedWriter)

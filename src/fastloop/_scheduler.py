@@ -490,7 +490,10 @@ class Scheduler:
                         # left behind when a callback runs _run_once()
                         # itself.)
                         if not entry._cancelled:
-                            entry._run()
+                            if self._debug:
+                                self._run_timed(entry)
+                            else:
+                                entry._run()
                     entry = None
             else:
                 # Uncompiled, asyncio's loop as it is: every bytecode per
