@@ -61,7 +61,6 @@ cdef class Poller:
     cdef _selector_set(self, int fd, int old_mask, int mask)
     @cython.locals(milliseconds=int, scaled=double, count=int)
     cpdef int poll(self, double timeout) except -1
-    cdef int check_signals(self) except -1
     cdef int event_fd(self, int index)
     cdef int event_mask(self, int index)
     cpdef close(self)

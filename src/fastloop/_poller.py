@@ -280,14 +280,6 @@ class Poller:
         self._ready = self._epoll.poll(timeout)
         return len(self._ready)
 
-    def check_signals(self):
-        """Run pending Python signal handlers now (they may raise).
-
-        Uncompiled, the interpreter runs them between bytecodes anyway.
-        """
-        if cython.compiled:
-            PyErr_CheckSignals()
-
     def event_fd(self, index):
         if cython.compiled and self._selector is None:
             return self._events[index].data.fd
