@@ -18,6 +18,7 @@ cdef int WRITABLE
 cdef int _MAX_SKIPPED_POLLS
 cdef object _C_FUTURE
 cdef object _C_GET_RUNNING_LOOP
+cdef bint _FUTURE_FINDS_LOOP
 
 
 cdef extern from "Python.h":
