@@ -256,6 +256,41 @@ def test_pending_timers_and_queued_handles_are_hidden_from_the_collector(
         loop.close()
 
 
+@pytest.mark.fastloop_only
+def test_due_timers_nobody_else_holds_stay_hidden_until_they_run(fastloop_package):
+    if fastloop_package is not fastloop_compiled():
+        pytest.skip("the pure build hides nothing")
+    timer_type = importlib.import_module("fastloop._handles").TimerHandle
+    seen = []
+
+    def look():
+        # The other timer, due at the same time, waits in the ready queue.
+        seen.append(sum(1 for obj in gc.get_objects() if type(obj) is timer_type))
+
+    loop = fastloop_package.new_event_loop()
+    try:
+        when = loop.time()
+        loop.call_at(when, look)
+        loop.call_at(when, look)
+        run_one_iteration(loop)
+    finally:
+        loop.close()
+
+    assert seen == [0, 0]
+
+
+@pytest.mark.fastloop_only
+def test_full_collection_survives_a_ready_queue_replaced_by_python_code(fastloop_package):
+    loop = fastloop_package.new_event_loop()
+    ready = loop._ready
+    try:
+        loop._ready = None
+        gc.collect()
+    finally:
+        loop._ready = ready
+        loop.close()
+
+
 def fastloop_compiled():
     import fastloop
     return fastloop if fastloop.COMPILED else None

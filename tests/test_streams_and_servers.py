@@ -409,6 +409,24 @@ def test_views_released_right_after_write_are_still_sent(loop):
     assert _received_after(loop, write) == data
 
 
+@pytest.mark.parametrize("size", [16, 4096])  # copied, and kept through a view
+@pytest.mark.parametrize("method", ["write", "writelines"])
+def test_released_view_is_refused_with_value_error(loop, method, size):
+    def write(transport):
+        view = memoryview(bytes(range(256)) * (size // 256 + 1))[:size]
+        view.release()
+        # 3.11's asyncio joins writelines()' items: bytes.join() raises
+        # TypeError for the released view; every other case ValueError.
+        with pytest.raises((ValueError, TypeError), match="released memoryview|memoryview found"):
+            if method == "write":
+                transport.write(view)
+            else:
+                transport.writelines([b"queued first", view])
+        transport.write(b"still usable")
+
+    assert _received_after(loop, write) == b"still usable"
+
+
 def test_views_of_a_buffer_mutated_after_write_send_what_it_held_at_write(loop):
     chunk = bytearray(b"original")
 

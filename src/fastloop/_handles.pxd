@@ -60,9 +60,18 @@ cdef extern from *:
             /* Not callable: PyObject_Call raises asyncio's TypeError. */
             return PyObject_Call(callable, args, NULL);
         }
-        if (result == NULL && !PyErr_Occurred()) {
-            PyErr_Format(PyExc_SystemError, "%R returned NULL without setting an exception",
+        /* What PyObject_Call checks, so that a faulty C callable is blamed
+           itself, not whatever code runs next. */
+        if (result == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_SystemError,
+                             "%R returned NULL without setting an exception", callable);
+            }
+        } else if (PyErr_Occurred()) {
+            Py_DECREF(result);
+            PyErr_Format(PyExc_SystemError, "%R returned a result with an exception set",
                          callable);
+            return NULL;
         }
         return result;
     }
@@ -123,8 +132,18 @@ cdef extern from *:
         return obj;
     }
 
+    /* The flag is consumed by the first allocation after it was set, the
+       one it was set for: whatever else allocates later (a collection that
+       an allocation runs, code after a failed one) gets tracked objects. */
+    static int fastloop_take_untracked(void) {
+        int untracked = fastloop_handle_untracked;
+        fastloop_handle_untracked = 0;
+        return untracked;
+    }
+
     static PyObject *fastloop_handle_alloc(PyTypeObject *type, Py_ssize_t nitems) {
         PyObject *handle;
+        int untracked = fastloop_take_untracked();
         if (type != fastloop_handle_type) {
             return PyType_GenericAlloc(type, nitems);
         }
@@ -132,12 +151,12 @@ cdef extern from *:
             handle = fastloop_handle_freelist[--fastloop_handle_freecount];
             memset(handle, 0, (size_t)type->tp_basicsize);
             (void)PyObject_Init(handle, type);
-            if (!fastloop_handle_untracked) {
+            if (!untracked) {
                 PyObject_GC_Track(handle);
             }
             return handle;
         }
-        if (fastloop_handle_untracked) {
+        if (untracked) {
             return fastloop_alloc_untracked(type);
         }
         return PyType_GenericAlloc(type, nitems);
@@ -157,7 +176,7 @@ cdef extern from *:
 
     /* Timers keep no freelist (see docs/architecture.md). */
     static PyObject *fastloop_timer_alloc(PyTypeObject *type, Py_ssize_t nitems) {
-        if (type == fastloop_timer_type && fastloop_handle_untracked) {
+        if (fastloop_take_untracked() && type == fastloop_timer_type) {
             return fastloop_alloc_untracked(type);
         }
         return PyType_GenericAlloc(type, nitems);

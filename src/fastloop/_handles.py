@@ -98,7 +98,8 @@ class Handle:
 
     def _run(self):
         context = self._context
-        if (cython.compiled and _is_exact_tuple(self._args)
+        args = self._args
+        if (cython.compiled and _is_exact_tuple(args)
                 and _is_exact_context(cython.cast(_ObjectPointer, context))):
             # Context.run(callback, *args) in C calls, without its argument
             # tuple and without Cython's try/except, which saves and
@@ -108,7 +109,9 @@ class Handle:
             if _enter_context(context) < 0:
                 _report_raised(self)
                 return
-            result = _call_object(self._callback, self._args)
+            # The arguments checked above, held here: code that runs as the
+            # context is entered (3.13's context watchers) may replace _args.
+            result = _call_object(self._callback, args)
             if _exit_context(context) < 0 or result is cython.NULL:
                 _release(result)
                 _report_raised(self)
@@ -118,7 +121,7 @@ class Handle:
         # Uncompiled (and compiled, for _args or a context that Python code
         # set to something else: asyncio's errors for them).
         try:
-            context.run(self._callback, *self._args)
+            context.run(self._callback, *args)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -345,9 +348,8 @@ def new_queued_handle(callback, args, loop, context, debug):
         # Born untracked: tracking it and untracking it at once wrote to the
         # collector's list twice (a cache line that bounces between cores
         # when another thread schedules with call_soon_threadsafe).
-        _handle_untracked = 1
+        _handle_untracked = 1  # consumed by the allocation __new__ makes
         handle = Handle.__new__(Handle)
-        _handle_untracked = 0
     else:
         handle = Handle.__new__(Handle)
     _init_handle(handle, callback, args, loop, context, debug)
@@ -462,9 +464,8 @@ def new_timer(when, callback, args, loop, context, debug):
     collector until it leaves the heap)."""
     global _handle_untracked
     if cython.compiled:
-        _handle_untracked = 1
+        _handle_untracked = 1  # consumed by the allocation __new__ makes
         timer = TimerHandle.__new__(TimerHandle)
-        _handle_untracked = 0
     else:
         timer = TimerHandle.__new__(TimerHandle)
     _init_timer(timer, when, callback, args, loop, context, debug)

@@ -279,6 +279,7 @@ cdef class BatchedWriter:
 
 cdef class Scheduler:
     cdef dict __dict__
+    cdef object __weakref__
     cdef public list _ready
     cdef list _batched_writers
     cdef TimerQueue _timers
@@ -322,7 +323,7 @@ cdef class Scheduler:
     @cython.locals(count=Py_ssize_t)
     cdef bytes _read_self_pipe(self)
     cdef _run_timed(self, object handle)
-    @cython.locals(ready=list, index=Py_ssize_t, entry=_ObjectPointer)
+    @cython.locals(index=Py_ssize_t, entry=_ObjectPointer)
     cdef _show_held_handles(self)
     @cython.locals(writers=list, done=Py_ssize_t, writer=BatchedWriter)
     cdef _flush_batches(self)

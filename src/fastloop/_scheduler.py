@@ -130,7 +130,7 @@ class Scheduler:
         self._self_writer_fd = self._self_writer.fileno()
         self._poller.set_interest(self._self_reader_fd, READABLE)
         if cython.compiled:
-            _LIVE_SCHEDULERS.add(self)
+            _LIVE_SCHEDULERS.add(weakref.ref(self, _LIVE_SCHEDULERS.discard))
 
     # -- clock -------------------------------------------------------------
 
@@ -450,8 +450,10 @@ class Scheduler:
                 first = timers.first()
                 if first is None or first._deadline > now:
                     break
-                timers.pop()
-                self._ready.append(first)
+                # Let go of it first: the pop shows the collector a timer
+                # that someone besides the heap still holds (see _timers).
+                first = None
+                self._ready.append(timers.pop())
 
         ready = self._ready
         todo = len(ready)
@@ -653,6 +655,9 @@ class Scheduler:
         """Show the collector every hidden handle someone else holds too:
         in the ready queue and in the timer heap (compiled only)."""
         ready = self._ready
+        if not isinstance(ready, list):
+            # Python code may have replaced loop._ready (with None, say).
+            ready = []
         for index in range(PyList_GET_SIZE(ready)):
             entry = PyList_GET_ITEM(ready, index)
             # Only a plain Handle or TimerHandle is ever hidden.
@@ -754,13 +759,22 @@ if cython.compiled:
 # can collect a loop, which lives in the oldest generation), such handles
 # are shown to the collector: tracked again, as if they had left the queue.
 
-_LIVE_SCHEDULERS = weakref.WeakSet()
+# Weak references to every compiled scheduler alive. A set of weakref.ref,
+# not a WeakSet: list() copies a set in one C call, where iterating a
+# WeakSet runs Python code, during which another thread may make a loop.
+_LIVE_SCHEDULERS = set()
+
+# 3.14's incremental collector collects the old generation in increments
+# (generation 1 in gc.callbacks), not only in full collections.
+_OLDEST_COLLECTED = 1 if sys.version_info >= (3, 14) else 2
 
 
 def _show_held_handles_before_full_collections(phase, info):
-    if phase == "start" and info.get("generation") == 2:
-        for scheduler in list(_LIVE_SCHEDULERS):
-            cython.cast(Scheduler, scheduler)._show_held_handles()
+    if phase == "start" and info.get("generation", 2) >= _OLDEST_COLLECTED:
+        for reference in list(_LIVE_SCHEDULERS):
+            scheduler = reference()
+            if scheduler is not None:
+                cython.cast(Scheduler, scheduler)._show_held_handles()
 
 
 if cython.compiled:

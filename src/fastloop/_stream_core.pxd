@@ -10,6 +10,17 @@ from posix.uio cimport iovec
 from ._scheduler cimport BatchedWriter, Scheduler
 
 
+cdef extern from *:
+    """
+    /* Whether a memoryview was released: its buffer then still points at
+       memory it no longer keeps alive. */
+    static int fastloop_view_released(PyObject *view) {
+        return (((PyMemoryViewObject *)view)->flags & _Py_MEMORYVIEW_RELEASED) != 0;
+    }
+    """
+    bint _view_released "fastloop_view_released" (object view)
+
+
 cdef extern from "_socket_compat.h" nogil:
     ctypedef int socklen_t
 

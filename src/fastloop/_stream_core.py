@@ -58,7 +58,8 @@ def _as_bytes(data):
     """
     if type(data) is bytes:
         return data
-    if cython.compiled and type(data) is memoryview and _flat_view_of_bytes(data):
+    if (cython.compiled and type(data) is memoryview and not _view_released(data)
+            and _flat_view_of_bytes(data)):
         # A slice of a received message, say: read where it is, without a
         # view made first just to look at it. A short one is copied, which
         # costs less than a view of our own (a header written before its

@@ -109,6 +109,10 @@ class TimerQueue:
                 raise IndexError("pop from an empty timer queue")
             top = cython.cast(TimerHandle, self._entries[0].timer)
             # ``top`` holds a reference of its own now: the entry's goes.
+            # (Until the heap is whole again below, entry 0 points at a
+            # timer it holds no reference to: nothing in between may run
+            # code or allocate, or a collection could traverse the heap
+            # then and visit that timer's referents on its behalf.)
             Py_DECREF(top)
             # Hidden in the heap: shown to the collector again if someone
             # else holds it (the caller of call_later, say).
@@ -226,6 +230,9 @@ class TimerQueue:
         dropped = [None] * dropped_count
         dropped_count = 0
         live_count = 0
+        # Nothing in this loop may run code or allocate: until _size is set,
+        # the array holds stale copies of entries, which a collection
+        # traversing the heap would visit twice.
         for index in range(size):
             timer = cython.cast(TimerHandle, entries[index].timer)
             if timer._cancelled:
