@@ -341,3 +341,47 @@ def test_callback_that_empties_the_ready_queue_fails_the_iteration_with_index_er
     with pytest.raises(IndexError):
         run_once(loop)
     assert calls == []
+
+
+def test_handle_with_one_argument_shows_it_as_a_tuple_and_copies_it(loop):
+    # Compiled, fastloop keeps a lone argument without a tuple: what Python
+    # sees must not change.
+    import copy
+    calls = []
+    handle = loop.call_soon(calls.append, "lone")
+    duplicate = copy.copy(handle)
+
+    assert handle._args == ("lone",)
+    assert duplicate._args == ("lone",)
+    # 3.13's asyncio shows arguments in debug mode only.
+    expected = "append()" if sys.version_info >= (3, 13) else "append('lone')"
+    assert expected in repr(handle)
+    run_once(loop)
+    duplicate._run()
+    assert calls == ["lone", "lone"]
+
+    handle._args = ("replaced",)
+    handle._run()
+    assert calls == ["lone", "lone", "replaced"]
+    handle.cancel()
+    assert handle._args is None
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_soon_threadsafe"])
+def test_lone_argument_reaches_a_bound_method_and_a_builtin(loop, method):
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def record(self, value):
+            self.seen.append(value)
+
+    recorder = Recorder()
+    seen = []
+    getattr(loop, method)(recorder.record, 1)
+    getattr(loop, method)(seen.append, 2)
+    getattr(loop, method)(lambda value: seen.append(value * 10), 3)
+    run_once(loop)
+
+    assert recorder.seen == [1]
+    assert seen == [2, 30]

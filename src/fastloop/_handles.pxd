@@ -48,20 +48,42 @@ cdef extern from *:
        methods), else tp_call (the C Task's step). Without PyObject_Call's
        thread-state lookup and recursion check: the loop calls handles from
        its own shallow stack, never recursively. */
+    static PyObject *fastloop_checked_result(PyObject *callable, PyObject *result);
+
     static PyObject *fastloop_call_with_tuple(PyObject *callable, PyObject *args) {
         vectorcallfunc vectorcall = PyVectorcall_Function(callable);
-        PyObject *result;
         if (vectorcall != NULL) {
-            result = vectorcall(callable, ((PyTupleObject *)args)->ob_item,
-                                (size_t)PyTuple_GET_SIZE(args), NULL);
-        } else if (Py_TYPE(callable)->tp_call != NULL) {
-            result = Py_TYPE(callable)->tp_call(callable, args, NULL);
-        } else {
-            /* Not callable: PyObject_Call raises asyncio's TypeError. */
-            return PyObject_Call(callable, args, NULL);
+            return fastloop_checked_result(
+                callable, vectorcall(callable, ((PyTupleObject *)args)->ob_item,
+                                     (size_t)PyTuple_GET_SIZE(args), NULL));
         }
-        /* What PyObject_Call checks, so that a faulty C callable is blamed
-           itself, not whatever code runs next. */
+        if (Py_TYPE(callable)->tp_call != NULL) {
+            return fastloop_checked_result(
+                callable, Py_TYPE(callable)->tp_call(callable, args, NULL));
+        }
+        /* Not callable: PyObject_Call raises asyncio's TypeError. */
+        return PyObject_Call(callable, args, NULL);
+    }
+
+    /* callable(arg), the same way, without an argument tuple where the
+       callable has a vectorcall (a bound method may use the slot before
+       the argument for its self). */
+    static PyObject *fastloop_call_one(PyObject *callable, PyObject *arg) {
+        vectorcallfunc vectorcall = PyVectorcall_Function(callable);
+        PyObject *stack[2];
+        if (vectorcall != NULL) {
+            stack[0] = NULL;
+            stack[1] = arg;
+            return fastloop_checked_result(
+                callable, vectorcall(callable, stack + 1, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                     NULL));
+        }
+        return PyObject_CallOneArg(callable, arg);
+    }
+
+    /* What PyObject_Call checks, so that a faulty C callable is blamed
+       itself, not whatever code runs next. */
+    static PyObject *fastloop_checked_result(PyObject *callable, PyObject *result) {
         if (result == NULL) {
             if (!PyErr_Occurred()) {
                 PyErr_Format(PyExc_SystemError,
@@ -84,6 +106,7 @@ cdef extern from *:
     """
     int _raise_pending "fastloop_raise_pending" () except -1
     PyObject *_call_object "fastloop_call_with_tuple" (object callable, object args)
+    PyObject *_call_one "fastloop_call_one" (object callable, object arg)
 
 ctypedef _TypeGCSlots *_TypeGCSlotsPointer
 ctypedef PyObject *_ObjectPointer
@@ -221,11 +244,14 @@ cdef extern from *:
 
 cdef class Handle:
     cdef public object _callback
-    cdef public object _args
+    # The callback's arguments: a tuple, or (compiled, when _one_arg) the
+    # one argument itself, without a tuple. Python sees _args, a property.
+    cdef object _arguments
     # Read-only: a hidden context must not be let go of behind the handle's
     # back (see "hidden from the garbage collector" in _handles.py).
     cdef readonly object _context
     cdef bint _context_hidden
+    cdef bint _one_arg  # in _context_hidden's padding: the handle stays 96 bytes
     cdef public object _loop
     cdef public bint _cancelled
     cdef public object _source_traceback
@@ -255,7 +281,7 @@ cdef void _copy_timer_fields(TimerHandle timer, TimerHandle duplicate) noexcept
 cdef _reinit_check(Handle handle)
 cdef _report_raised(Handle handle)
 cdef object _init_handle(Handle handle, object callback, object args, object loop,
-                         object context, bint debug)
+                         object context, bint debug, bint one_arg=*)
 cdef object _init_timer(TimerHandle timer, double when, object callback, object args,
                         object loop, object context, bint debug)
 @cython.locals(handle=Handle)
@@ -264,7 +290,7 @@ cpdef TimerHandle new_timer(double when, object callback, object args, object lo
                             object context, bint debug)
 @cython.locals(handle=Handle)
 cpdef Handle new_queued_handle(object callback, object args, object loop, object context,
-                               bint debug)
+                               bint debug, bint one_arg=*)
 cpdef void leave_queue(Handle handle) noexcept
 @cython.locals(context=_ObjectPointer)
 cdef void _reveal_context(PyObject *handle) noexcept

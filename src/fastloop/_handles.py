@@ -44,12 +44,25 @@ class Handle:
 
     # Uncompiled, slots make handles as cheap as asyncio's; compiled, the
     # .pxd declares the same fields.
-    __slots__ = ("_callback", "_args", "_context", "_loop", "_cancelled",
+    __slots__ = ("_callback", "_arguments", "_context", "_loop", "_cancelled",
                  "_source_traceback", "_repr", "__weakref__")
 
     def __init__(self, callback, args, loop, context=None):
         _reinit_check(self)
         _init_handle(self, callback, args, loop, context, loop.get_debug())
+
+    @property
+    def _args(self):
+        """The callback's arguments, a tuple (asyncio's name)."""
+        if cython.compiled and self._one_arg:
+            return (self._arguments,)
+        return self._arguments
+
+    @_args.setter
+    def _args(self, args):
+        if cython.compiled:
+            self._one_arg = False
+        self._arguments = args
 
     def _repr_info(self):
         info = [self.__class__.__name__]
@@ -91,33 +104,43 @@ class Handle:
             # ...> took 2.5 seconds" still names it.
             self._repr = repr(self)
         self._callback = None
-        self._args = None
+        if cython.compiled:
+            self._one_arg = False
+        self._arguments = None
 
     def cancelled(self):
         return self._cancelled
 
     def _run(self):
         context = self._context
-        args = self._args
-        if (cython.compiled and _is_exact_tuple(args)
-                and _is_exact_context(cython.cast(_ObjectPointer, context))):
-            # Context.run(callback, *args) in C calls, without its argument
-            # tuple and without Cython's try/except, which saves and
-            # restores the thread's exception state each time it is entered.
-            # As Context.run: a context already entered is an error like
-            # any other, and the context is left before an error is handled.
-            if _enter_context(context) < 0:
-                _report_raised(self)
-                return
-            # The arguments checked above, held here: code that runs as the
-            # context is entered (3.13's context watchers) may replace _args.
-            result = _call_object(self._callback, args)
-            if _exit_context(context) < 0 or result is cython.NULL:
+        # Held here: code that runs as the context is entered (3.13's context
+        # watchers) may replace _args.
+        args = self._arguments
+        if cython.compiled:
+            one_arg = self._one_arg
+            if ((one_arg or _is_exact_tuple(args))
+                    and _is_exact_context(cython.cast(_ObjectPointer, context))):
+                # Context.run(callback, *args) in C calls, without its
+                # argument tuple and without Cython's try/except, which saves
+                # and restores the thread's exception state each time it is
+                # entered. As Context.run: a context already entered is an
+                # error like any other, and the context is left before an
+                # error is handled.
+                if _enter_context(context) < 0:
+                    _report_raised(self)
+                    return
+                if one_arg:
+                    result = _call_one(self._callback, args)
+                else:
+                    result = _call_object(self._callback, args)
+                if _exit_context(context) < 0 or result is cython.NULL:
+                    _release(result)
+                    _report_raised(self)
+                    return
                 _release(result)
-                _report_raised(self)
                 return
-            _release(result)
-            return
+            if one_arg:
+                args = (args,)
         # Uncompiled (and compiled, for _args or a context that Python code
         # set to something else: asyncio's errors for them).
         try:
@@ -226,7 +249,9 @@ def _copy_handle(handle):
     """A shallow copy: it shares the context, and does not own it."""
     duplicate = type(handle).__new__(type(handle))
     duplicate._callback = handle._callback
-    duplicate._args = handle._args
+    duplicate._arguments = handle._arguments
+    if cython.compiled:
+        duplicate._one_arg = handle._one_arg
     duplicate._context = handle._context
     duplicate._loop = handle._loop
     duplicate._cancelled = handle._cancelled
@@ -261,9 +286,10 @@ def _report_raised(handle):
         handle._report_exception(exc)
 
 
-def _init_handle(handle, callback, args, loop, context, debug):
+def _init_handle(handle, callback, args, loop, context, debug, one_arg=False):
     # The handle is new (new_handle, new_timer, new_queued_handle), or its
-    # __init__ ran _reinit_check first.
+    # __init__ ran _reinit_check first. one_arg (compiled only): ``args`` is
+    # the callback's one argument, kept without a tuple.
     if context is None:
         if cython.compiled:
             context = PyContext_CopyCurrent()
@@ -276,12 +302,13 @@ def _init_handle(handle, callback, args, loop, context, debug):
     handle._context = context
     handle._loop = loop
     handle._callback = callback
-    handle._args = args
+    handle._arguments = args
     handle._cancelled = False
     if not cython.compiled:
         handle._repr = None
         handle._source_traceback = _caller_stack() if debug else None
         return
+    handle._one_arg = one_arg
     # Compiled, a new handle holds None already: each store skipped saves
     # two refcount writes to None (3.11 has no immortal objects).
     if handle._repr is not None:
@@ -339,8 +366,9 @@ def new_handle(callback, args, loop, context, debug):
 # nothing else can make the handle let go of it.
 
 
-def new_queued_handle(callback, args, loop, context, debug):
-    """A Handle for the ready queue, hidden from the garbage collector."""
+def new_queued_handle(callback, args, loop, context, debug, one_arg=False):
+    """A Handle for the ready queue, hidden from the garbage collector
+    (``args``: see _init_handle)."""
     # new_handle's two lines, not a call to it: uncompiled, call_soon's cost
     # is counted in function calls.
     global _handle_untracked
@@ -352,7 +380,7 @@ def new_queued_handle(callback, args, loop, context, debug):
         handle = Handle.__new__(Handle)
     else:
         handle = Handle.__new__(Handle)
-    _init_handle(handle, callback, args, loop, context, debug)
+    _init_handle(handle, callback, args, loop, context, debug, one_arg)
     return handle
 
 

@@ -126,7 +126,8 @@ cdef extern from *:
     #ifdef __PYX_HAVE__fastloop___scheduler
 
     typedef PyObject *(*fastloop_schedule_body)(PyObject *loop, PyObject *callback,
-                                                PyObject *args, PyObject *context);
+                                                PyObject *args, PyObject *context,
+                                                int one_arg);
 
     typedef struct {
         fastloop_schedule_body body;
@@ -191,6 +192,11 @@ cdef extern from *:
         } else if (nargs < 1) {
             return fastloop_schedule_parsed(entry, self, args, nargs, kwnames);
         }
+        if (nargs == 2) {
+            /* One argument (a future's callback gets the future): the
+               handle keeps it without a tuple. */
+            return entry->body(self, args[0], args[1], context, 1);
+        }
         rest = PyTuple_New(nargs - 1);
         if (rest == NULL) {
             return NULL;
@@ -199,7 +205,7 @@ cdef extern from *:
             Py_INCREF(args[index]);
             PyTuple_SET_ITEM(rest, index - 1, args[index]);
         }
-        result = entry->body(self, args[0], rest, context);
+        result = entry->body(self, args[0], rest, context, 0);
         Py_DECREF(rest);
         return result;
     }
@@ -265,7 +271,8 @@ cdef extern from *:
     }
     #endif  /* __PYX_HAVE__fastloop___scheduler */
     """
-    ctypedef object (*schedule_body)(object loop, object callback, object args, object context)
+    ctypedef object (*schedule_body)(object loop, object callback, object args, object context,
+                                     bint one_arg)
     int install_call_soon "fastloop_install_call_soon" (
         object scheduler_type, schedule_body call_soon,
         schedule_body call_soon_threadsafe) except -1
@@ -332,10 +339,11 @@ cdef class Scheduler:
 cdef object _SCHEDULER_TIME
 
 @cython.locals(self=Scheduler, handle=Handle)
-cdef object _call_soon_body(object loop, object callback, object args, object context)
+cdef object _call_soon_body(object loop, object callback, object args, object context,
+                            bint one_arg)
 @cython.locals(self=Scheduler, handle=Handle)
 cdef object _call_soon_threadsafe_body(object loop, object callback, object args,
-                                       object context)
+                                       object context, bint one_arg)
 
 
 cdef traverseproc _cython_traverse

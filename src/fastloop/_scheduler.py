@@ -682,25 +682,27 @@ _SCHEDULER_TIME = Scheduler.time
 # What the C entries in _scheduler.pxd call once they have the arguments
 # (Scheduler.call_soon's comment says why the bodies are written twice).
 
-def _call_soon_body(loop, callback, args, context):
+def _call_soon_body(loop, callback, args, context, one_arg):
+    # one_arg: ``args`` is the callback's one argument (a future's callback
+    # gets the future), which the handle keeps without a tuple.
     self = cython.cast(Scheduler, loop)
     if self._closed:
         raise RuntimeError("Event loop is closed")
     if self._debug:
         self._check_thread()
         self._check_callback(callback, "call_soon")
-    handle = new_queued_handle(callback, args, self, context, self._debug)
+    handle = new_queued_handle(callback, args, self, context, self._debug, one_arg)
     self._ready.append(handle)
     return handle
 
 
-def _call_soon_threadsafe_body(loop, callback, args, context):
+def _call_soon_threadsafe_body(loop, callback, args, context, one_arg):
     self = cython.cast(Scheduler, loop)
     if self._closed:
         raise RuntimeError("Event loop is closed")
     if self._debug:
         self._check_callback(callback, "call_soon_threadsafe")
-    handle = new_queued_handle(callback, args, self, context, self._debug)
+    handle = new_queued_handle(callback, args, self, context, self._debug, one_arg)
     self._ready.append(handle)
     if not self._wakeup_pending:
         self._wakeup_pending = True
