@@ -290,27 +290,30 @@ def _init_handle(handle, callback, args, loop, context, debug, one_arg=False):
     # The handle is new (new_handle, new_timer, new_queued_handle), or its
     # __init__ ran _reinit_check first. one_arg (compiled only): ``args`` is
     # the callback's one argument, kept without a tuple.
+    if not cython.compiled:
+        # asyncio's Handle.__init__: uncompiled, every bytecode counts.
+        handle._context = copy_context() if context is None else context
+        handle._loop = loop
+        handle._callback = callback
+        handle._arguments = args
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = _caller_stack() if debug else None
+        return
     if context is None:
-        if cython.compiled:
-            context = PyContext_CopyCurrent()
-            # The copy is the handle's alone: hidden. (Flagged first: a
-            # hidden context is never unflagged.)
-            handle._context_hidden = True
-            PyObject_GC_UnTrack(context)
-        else:
-            context = copy_context()
+        context = PyContext_CopyCurrent()
+        # The copy is the handle's alone: hidden. (Flagged first: a hidden
+        # context is never unflagged.)
+        handle._context_hidden = True
+        PyObject_GC_UnTrack(context)
     handle._context = context
     handle._loop = loop
     handle._callback = callback
     handle._arguments = args
-    handle._cancelled = False
-    if not cython.compiled:
-        handle._repr = None
-        handle._source_traceback = _caller_stack() if debug else None
-        return
     handle._one_arg = one_arg
-    # Compiled, a new handle holds None already: each store skipped saves
-    # two refcount writes to None (3.11 has no immortal objects).
+    handle._cancelled = False
+    # A new handle holds None already: each store skipped saves two refcount
+    # writes to None (3.11 has no immortal objects).
     if handle._repr is not None:
         handle._repr = None
     if debug:

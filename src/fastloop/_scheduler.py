@@ -458,6 +458,7 @@ class Scheduler:
         ready = self._ready
         todo = len(ready)
         done = 0
+        index = -1
         entry = None
         # Read once: uncompiled, each cython.compiled is two lookups per
         # callback; compiled, the C compiler folds the constant.
@@ -503,11 +504,12 @@ class Scheduler:
                     entry = None
             else:
                 # Uncompiled, asyncio's loop as it is: every bytecode per
-                # callback counts (a range() counts faster than done += 1).
-                # Any handle-like entry runs the same way.
-                for done in range(1, todo + 1):
-                    entry = ready[done - 1]
-                    ready[done - 1] = None
+                # callback counts (a range() counts faster than done += 1,
+                # and index - 1 would make an int object per use). Any
+                # handle-like entry runs the same way.
+                for index in range(todo):
+                    entry = ready[index]
+                    ready[index] = None
                     if entry is not None and not entry._cancelled:
                         if self._debug:
                             self._run_timed(entry)
@@ -522,7 +524,8 @@ class Scheduler:
                     leave_queue(entry)
                 drop_ran(ready, done)
             else:
-                del ready[:done]
+                # Those taken: up to the one that raised, if one did.
+                del ready[:index + 1]
             # Even when a callback raised: what the callbacks that ran wrote
             # would have gone out at once on asyncio.
             if self._batched_writers:
