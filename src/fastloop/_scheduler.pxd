@@ -136,6 +136,7 @@ cdef extern from *:
     } fastloop_schedule_entry;
 
     static fastloop_schedule_entry fastloop_call_soon_entry;
+    static PyObject *fastloop_empty_tuple = NULL;
     static fastloop_schedule_entry fastloop_call_soon_threadsafe_entry;
 
     /* The last keyword-name tuple found to be ('context',): the C Task
@@ -197,6 +198,10 @@ cdef extern from *:
                handle keeps it without a tuple. */
             return entry->body(self, args[0], args[1], context, 1);
         }
+        if (nargs == 1) {
+            /* No argument (a task's step): the empty tuple, kept. */
+            return entry->body(self, args[0], fastloop_empty_tuple, context, 0);
+        }
         rest = PyTuple_New(nargs - 1);
         if (rest == NULL) {
             return NULL;
@@ -256,6 +261,10 @@ cdef extern from *:
 
     static int fastloop_install_call_soon(PyObject *type, fastloop_schedule_body call_soon,
                                           fastloop_schedule_body call_soon_threadsafe) {
+        fastloop_empty_tuple = PyTuple_New(0);
+        if (fastloop_empty_tuple == NULL) {
+            return -1;
+        }
         if (fastloop_install_schedule(
                 (PyTypeObject *)type, &fastloop_call_soon_entry, "call_soon",
                 "call_soon($self, callback, *args, context=None)\\n--\\n\\n"
