@@ -1,19 +1,13 @@
 cimport cython
 from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
 
-# Entering the handle's context directly saves building a Context.run call
-# per callback; PyContext_Enter raises on a context already entered, as
-# Context.run does.
 from cpython.contextvars cimport PyContext_CopyCurrent
 
 
 cdef extern from "Python.h":
-    # Queued handles and copied contexts are hidden from the garbage
-    # collector (see "hidden from the garbage collector" in _handles.py).
+    # Copied contexts are hidden from the garbage collector (see "hidden
+    # from the garbage collector" in _handles.py).
     void PyObject_GC_UnTrack(object obj)
-    void PyObject_GC_Track(object obj)
-    bint PyObject_GC_IsTracked(object obj)
-    Py_ssize_t Py_REFCNT(object obj)
 
     # The GC slots of a type, declared here as C has them (cpython.object's
     # declarations give them exception specifications a slot cannot have).
@@ -36,6 +30,9 @@ cdef extern from "Python.h":
     bint _is_exact_context "PyContext_CheckExact" (PyObject *obj)
 
     # Handle._run's C calls, their errors checked by hand (see _run).
+    # Entering the handle's context directly saves building a Context.run
+    # call per callback; PyContext_Enter fails on a context already entered,
+    # as Context.run does.
     bint _is_exact_tuple "PyTuple_CheckExact" (object obj)
     int _enter_context "PyContext_Enter" (object context) noexcept
     int _exit_context "PyContext_Exit" (object context) noexcept
@@ -141,7 +138,8 @@ cdef extern from *:
     static PyTypeObject *fastloop_timer_type = NULL;
     static PyObject *fastloop_handle_freelist[FASTLOOP_HANDLE_FREELIST_SIZE];
     static int fastloop_handle_freecount = 0;
-    /* Set around the one allocation new_queued_handle or new_timer makes. */
+    /* Set by new_queued_handle and new_timer just before the allocation
+       they make, which consumes it. */
     static int fastloop_handle_untracked = 0;
 
     /* PyType_GenericAlloc without the tracking, for an exact Handle or
@@ -294,6 +292,7 @@ cpdef Handle new_queued_handle(object callback, object args, object loop, object
 cpdef void leave_queue(Handle handle) noexcept
 @cython.locals(context=_ObjectPointer)
 cdef void _reveal_context(PyObject *handle) noexcept
+cdef bint hideable(PyObject *handle) noexcept
 cdef int traverse_queued(PyObject *handle, visitproc visit, void *arg) noexcept
 
 cdef traverseproc _cython_traverse

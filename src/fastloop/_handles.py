@@ -380,9 +380,7 @@ def new_queued_handle(callback, args, loop, context, debug, one_arg=False):
         # collector's list twice (a cache line that bounces between cores
         # when another thread schedules with call_soon_threadsafe).
         _handle_untracked = 1  # consumed by the allocation __new__ makes
-        handle = Handle.__new__(Handle)
-    else:
-        handle = Handle.__new__(Handle)
+    handle = Handle.__new__(Handle)
     _init_handle(handle, callback, args, loop, context, debug, one_arg)
     return handle
 
@@ -411,6 +409,13 @@ def _reveal_context(handle):
             _gc_track(context)
 
 
+def hideable(handle):
+    """Whether ``handle`` (a borrowed pointer) is of a kind ever hidden from
+    the collector: a plain Handle or TimerHandle, never a subclass."""
+    return (_type_pointer(handle) == cython.cast(_ObjectPointer, Handle)
+            or _type_pointer(handle) == cython.cast(_ObjectPointer, TimerHandle))
+
+
 def traverse_queued(handle, visit, arg):
     """For a loop's tp_traverse: visit what a hidden handle in the ready
     queue refers to, if the queue alone holds it (compiled only).
@@ -418,9 +423,7 @@ def traverse_queued(handle, visit, arg):
     ``handle`` is a borrowed pointer: a tp_traverse must not change any
     reference count, not even for a moment.
     """
-    if (_type_pointer(handle) != cython.cast(_ObjectPointer, Handle)
-            and _type_pointer(handle) != cython.cast(_ObjectPointer, TimerHandle)):
-        # Only a plain Handle or TimerHandle is ever hidden (a subclass: never).
+    if not hideable(handle):
         return 0
     if _gc_is_tracked(handle) or _refcount(handle) != 1:
         # Tracked: the collector walks it itself. Shared: left alone.
@@ -496,8 +499,6 @@ def new_timer(when, callback, args, loop, context, debug):
     global _handle_untracked
     if cython.compiled:
         _handle_untracked = 1  # consumed by the allocation __new__ makes
-        timer = TimerHandle.__new__(TimerHandle)
-    else:
-        timer = TimerHandle.__new__(TimerHandle)
+    timer = TimerHandle.__new__(TimerHandle)
     _init_timer(timer, when, callback, args, loop, context, debug)
     return timer

@@ -6,8 +6,7 @@ from posix.unistd cimport read, write
 
 from ._handles cimport (Handle, TimerHandle, _ObjectPointer, _refcount, _TypeGCSlotsPointer,
                        leave_queue, new_handle, new_queued_handle, new_timer, prefetch,
-                       _type_pointer, show_if_held, traverse_queued, traverseproc,
-                       visitproc)
+                       hideable, show_if_held, traverse_queued, traverseproc, visitproc)
 from ._poller cimport Poller
 from ._timers cimport TimerQueue
 

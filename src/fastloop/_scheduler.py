@@ -663,9 +663,7 @@ class Scheduler:
             ready = []
         for index in range(PyList_GET_SIZE(ready)):
             entry = PyList_GET_ITEM(ready, index)
-            # Only a plain Handle or TimerHandle is ever hidden.
-            if (_type_pointer(entry) == cython.cast(_ObjectPointer, Handle)
-                    or _type_pointer(entry) == cython.cast(_ObjectPointer, TimerHandle)):
+            if hideable(entry):
                 show_if_held(entry)
         self._timers.show_held()
 

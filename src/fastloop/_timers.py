@@ -269,8 +269,8 @@ class TimerQueue:
         below it."""
         # heapq's bottom-up variant: move the hole down to a leaf along the
         # earliest children (three comparisons a level), then sift the entry
-        # up from there: it rarely moves far, so this takes about half the
-        # comparisons of the textbook sift.
+        # up from there: it rarely moves far, so this saves the textbook
+        # sift's comparison of the entry with each level's earliest child.
         entries = self._entries
         size = self._size
         start = index
