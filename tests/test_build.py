@@ -135,6 +135,67 @@ def test_handle_subclasses_are_allocated_and_freed_as_python_objects():
         loop.close()
 
 
+def _instance_dict_made(obj):
+    """Whether obj's __dict__ exists, found without making it."""
+    import ctypes
+
+    return ctypes.c_void_p.from_address(id(obj) + type(obj).__dictoffset__).value is not None
+
+
+def test_compiled_loop_in_use_leaves_its_instance_dict_unmade():
+    # CPython 3.12+ specialises `loop.method(...)` only while the loop's
+    # dict is unmade, and the C Task's call_soon lookups skip probing it:
+    # all of a loop's own state is in slots (Loop.__slots__). A new
+    # attribute set in the library would make the dict and lose that.
+    if not fastloop.COMPILED:
+        pytest.skip("uncompiled, a loop is a plain Python object")
+    if sys.version_info < (3, 12):
+        pytest.skip("3.11 specialises method calls only while the dict exists")
+    import asyncio
+    import signal
+
+    async def serve(reader, writer):
+        writer.write(await reader.read(10))
+        await writer.drain()
+        writer.close()
+
+    async def numbers():
+        yield 1
+        yield 2
+
+    async def use_the_loop(loop):
+        await asyncio.sleep(0.001)
+        await asyncio.gather(*(asyncio.sleep(0) for _ in range(3)))
+        await loop.run_in_executor(None, int)
+        loop.call_soon_threadsafe(int)
+        loop.add_signal_handler(signal.SIGUSR1, int)
+        loop.remove_signal_handler(signal.SIGUSR1)
+        loop.set_exception_handler(None)
+        loop.set_task_factory(None)
+        async for _ in numbers():
+            break
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        async with server:
+            reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
+            writer.write(b"ping")
+            assert await reader.read(10) == b"ping"
+            writer.close()
+            await writer.wait_closed()
+
+    loop = fastloop.new_event_loop()
+    try:
+        loop.set_debug(True)
+        loop.set_debug(False)
+        loop.run_until_complete(use_the_loop(loop))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+        assert not _instance_dict_made(loop)
+        loop.tag = "mine"  # an attribute of the user's own makes it
+        assert _instance_dict_made(loop) and vars(loop) == {"tag": "mine"}
+    finally:
+        loop.close()
+
+
 @pytest.mark.fastloop_only
 def test_compiled_socket_calls_read_the_socket_object_head():
     # The compiled build reads a socket's fd and timeout straight from the

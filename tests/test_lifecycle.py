@@ -200,3 +200,55 @@ def test_loop_stopped_by_keyboard_interrupt_leaves_no_running_loop_behind(loop):
     assert asyncio._get_running_loop() is None
     assert sys.get_asyncgen_hooks() == hooks_before
     assert not loop.is_running()
+
+
+def test_a_loop_keeps_attributes_set_on_it(loop):
+    # Test suites and libraries hang state of their own on the loop.
+    loop.tag = "mine"
+    assert loop.tag == "mine" and vars(loop)["tag"] == "mine"
+    assert loop.run_until_complete(asyncio.sleep(0, "done")) == "done"
+    del loop.tag
+    assert not hasattr(loop, "tag")
+
+
+def test_a_loop_subclass_may_set_attributes_around_the_base_initialiser(loop_factory):
+    probe = loop_factory()
+    probe.close()
+
+    class TaggedLoop(type(probe)):
+        def __init__(self):
+            self.before = "before"
+            super().__init__()
+            self.after = "after"
+
+    async def main():
+        await asyncio.sleep(0.001)
+        return asyncio.get_running_loop().before, asyncio.get_running_loop().after
+
+    tagged = TaggedLoop()
+    try:
+        assert tagged.run_until_complete(main()) == ("before", "after")
+        assert {"before", "after"} <= set(vars(tagged))
+    finally:
+        tagged.close()
+
+
+def test_a_closed_loop_goes_with_its_last_reference(loop_factory):
+    # Not left to the cycle collector: a loop that refers to itself is
+    # finalized with its sockets in no set order, and stays in memory until
+    # a collection happens to run.
+    async def main():
+        future = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(future.set_result, "ran")
+        return await future
+
+    dropped = loop_factory()
+    assert dropped.run_until_complete(main()) == "ran"
+    dropped.close()
+    reference = weakref.ref(dropped)
+    gc.disable()
+    try:
+        del dropped
+        assert reference() is None
+    finally:
+        gc.enable()

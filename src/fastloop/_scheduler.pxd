@@ -1,5 +1,5 @@
 cimport cython
-from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject, PyObject_Call, PyObject_GenericGetDict
+from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject, PyObject_Call
 from libc.errno cimport EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
@@ -34,7 +34,40 @@ cdef extern from "Python.h":
 cdef double _monotonic()
 
 cdef int _slot_event(int slot) noexcept
-cdef dict _instance_dict(object obj)
+cdef extern from *:
+    """
+    /* The instance's __dict__ if it has been made, else NULL (borrowed).
+       Reading it through the API would make it: and a loop whose dict is
+       unmade gets CPython's specialised method calls (LOAD_ATTR's
+       LAZY_DICT form, and no dict probe in PyObject_VectorcallMethod). */
+    static PyObject *fastloop_instance_dict_if_made(PyObject *obj) {
+        Py_ssize_t offset = Py_TYPE(obj)->tp_dictoffset;
+        if (offset <= 0) {
+            return NULL;
+        }
+        return *(PyObject **)((char *)obj + offset);
+    }
+
+    /* Drops the instance __dict__ while it is empty and held by the
+       instance alone: CPython's attribute setting and the __dict__ getter
+       make it again when needed. On 3.12 and later only: 3.11 specialises
+       method calls on such an object only while its dict exists
+       (LOAD_METHOD_WITH_DICT; an empty dict is probed quickly). */
+    static void fastloop_drop_empty_instance_dict(PyObject *obj) {
+        Py_ssize_t offset = Py_TYPE(obj)->tp_dictoffset;
+        PyObject **slot;
+        if (PY_VERSION_HEX < 0x030C0000 || offset <= 0) {
+            return;
+        }
+        slot = (PyObject **)((char *)obj + offset);
+        if (*slot != NULL && PyDict_CheckExact(*slot) && PyDict_GET_SIZE(*slot) == 0
+                && Py_REFCNT(*slot) == 1) {
+            Py_CLEAR(*slot);
+        }
+    }
+    """
+    PyObject *_instance_dict_if_made "fastloop_instance_dict_if_made"(object obj)
+    void _drop_empty_instance_dict "fastloop_drop_empty_instance_dict"(object obj)
 
 cdef extern from *:
     """

@@ -63,11 +63,6 @@ def _slot_event(slot):
     return READABLE if slot == 0 else WRITABLE
 
 
-def _instance_dict(obj):
-    """The instance's __dict__ (compiled code may not spell it so)."""
-    return PyObject_GenericGetDict(obj, cython.NULL)
-
-
 class BatchedWriter:
     """Something that writes in batches: what it is asked to write during an
     iteration goes out once the iteration's callbacks are done.
@@ -96,6 +91,9 @@ class Scheduler:
         # Compiled: the C-level state exists before any subclass __init__
         # runs, so no method can ever see it missing.
         self._init_core()
+        # Cython made the instance __dict__ in tp_new; unmade, it is made
+        # when an attribute of its own is first set (see Loop.__slots__).
+        _drop_empty_instance_dict(self)
 
     def __init__(self):
         # Compiled, __cinit__ did it; uncompiled, once only (a second
@@ -117,7 +115,7 @@ class Scheduler:
         self._current_handle = None
         self.slow_callback_duration = 0.1
         self._clock_resolution = time.get_clock_info("monotonic").resolution
-        self._future_kwargs = {"loop": self}
+        self._future_kwargs = {}  # {"loop": self} while running
         # The self-pipe wakes a sleeping loop: written by other threads (once
         # per wake-up, see call_soon_threadsafe) and by the C signal handler
         # (signal.set_wakeup_fd), which writes the signal number.
@@ -144,9 +142,9 @@ class Scheduler:
         # Uncompiled, self.time() finds a patch by itself; compiled, the
         # clock is read directly unless a patch is found.
         if cython.compiled:
-            instance_attributes = _instance_dict(self)
-            if (_class_attribute_is(self, "time", _SCHEDULER_TIME)
-                    and not (instance_attributes and "time" in instance_attributes)):
+            if _class_attribute_is(self, "time", _SCHEDULER_TIME) and (
+                    _instance_dict_if_made(self) == cython.NULL
+                    or "time" not in cython.cast(dict, _instance_dict_if_made(self))):
                 return _monotonic()
         return self.time()
 
@@ -212,9 +210,8 @@ class Scheduler:
                 return PyObject_CallNoArgs(future_type)
             if len(self._future_kwargs) == 1:
                 # Future(loop=self) with a kwargs dict kept for it: the call
-                # would otherwise build and free one per future. (The size
-                # check: a collection may have cleared the dict, which
-                # refers back to the loop.)
+                # would otherwise build and free one per future. (It is
+                # filled only while the loop runs: see _run_until_stopped.)
                 return PyObject_Call(future_type, (), self._future_kwargs)
         return future_type(loop=self)
 
@@ -411,10 +408,18 @@ class Scheduler:
         self._iterate()
 
     def _run_until_stopped(self):
-        while True:
-            self._iterate()
-            if self._stopping:
-                break
+        # create_future's keyword dict names the loop only while it runs: a
+        # loop in a cycle with itself would outlive its last reference, and
+        # one never closed would then be finalized in no set order with its
+        # sockets (which warn). asyncio's loop goes with its last reference.
+        self._future_kwargs["loop"] = self
+        try:
+            while True:
+                self._iterate()
+                if self._stopping:
+                    break
+        finally:
+            self._future_kwargs.clear()
 
     def _iterate(self):
         timers = self._timers
