@@ -130,6 +130,69 @@ def test_buffered_protocol_receives_through_its_own_buffer(loop):
     assert loop.run_until_complete(main()) == b"x" * 5000
 
 
+class _KeepingChunks(asyncio.Protocol):
+    """Keeps every object data_received is given, and counts the bytes."""
+
+    def __init__(self):
+        self.chunks = []
+        self.size = 0
+        self.arrived = None
+
+    def data_received(self, data):
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.arrived is not None and not self.arrived.done():
+            self.arrived.set_result(None)
+
+
+# Large and small, so that compiled reads go both ways (a large one is handed
+# out in the object it was read into, a small one copied out of it).
+_MESSAGE_SIZES = (200_000, 100, 40_000, 20, 70_000, 16_384, 5)
+
+
+def test_data_already_received_is_not_changed_by_later_reads(loop):
+    messages = [bytes([number + 1]) * size for number, size in enumerate(_MESSAGE_SIZES)]
+
+    async def main():
+        ours, peer = socket.socketpair()
+        with peer:
+            transport, protocol = await loop.connect_accepted_socket(_KeepingChunks, ours)
+            expected = 0
+            for message in messages:
+                # One message at a time: each lands in reads of its own.
+                await loop.run_in_executor(None, peer.sendall, message)
+                expected += len(message)
+                while protocol.size < expected:
+                    protocol.arrived = loop.create_future()
+                    await protocol.arrived
+            transport.close()
+        return protocol.chunks
+
+    chunks = loop.run_until_complete(main())
+    assert all(type(chunk) is bytes for chunk in chunks)
+    assert b"".join(chunks) == b"".join(messages)
+
+
+def test_sock_recv_results_are_not_changed_by_later_reads(loop):
+    messages = [bytes([number + 1]) * size for number, size in enumerate(_MESSAGE_SIZES)]
+
+    async def main():
+        ours, peer = socket.socketpair()
+        with ours, peer:
+            ours.setblocking(False)
+            received = []
+            for message in messages:
+                await loop.run_in_executor(None, peer.sendall, message)
+                got = 0
+                while got < len(message):
+                    received.append(await loop.sock_recv(ours, 256 * 1024))
+                    got += len(received[-1])
+            return received
+
+    received = loop.run_until_complete(main())
+    assert b"".join(received) == b"".join(messages)
+
+
 class _Recording(asyncio.Protocol):
     def __init__(self):
         self.events = []

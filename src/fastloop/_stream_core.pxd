@@ -50,10 +50,55 @@ cdef extern from "_socket_compat.h" nogil:
 ctypedef fastloop_socket_head *SocketHead
 
 
+cdef extern from *:
+    """
+    /* recv() into bytes. Reads land in a bytes object of MAX_READ bytes
+       kept for the purpose (one for the process, used under the GIL). A
+       large read is handed out in that very object, shrunk to size, and
+       the next read makes a new one: no copy of a large message. A small
+       read is copied out and the object kept: no large allocation for a
+       small message. Returns the bytes; or None, *code set to errno, when
+       recv() failed; or NULL with a Python error set. */
+    #define FASTLOOP_MAX_READ (256 * 1024)
+    #define FASTLOOP_HANDED_READ_MIN (16 * 1024)
+    static PyObject *fastloop_read_target = NULL;
+
+    static PyObject *fastloop_recv_bytes(int fd, Py_ssize_t size, int *code) {
+        PyObject *data;
+        Py_ssize_t count;
+        if (size < 0 || size > FASTLOOP_MAX_READ) {
+            PyErr_SetString(PyExc_ValueError, "fastloop_recv_bytes: size out of range");
+            return NULL;
+        }
+        if (fastloop_read_target == NULL) {
+            fastloop_read_target = PyBytes_FromStringAndSize(NULL, FASTLOOP_MAX_READ);
+            if (fastloop_read_target == NULL) {
+                return NULL;
+            }
+        }
+        count = recv(fd, PyBytes_AS_STRING(fastloop_read_target), (size_t)size, MSG_DONTWAIT);
+        if (count < 0) {
+            *code = errno;
+            Py_RETURN_NONE;
+        }
+        if (count < FASTLOOP_HANDED_READ_MIN) {
+            return PyBytes_FromStringAndSize(PyBytes_AS_STRING(fastloop_read_target), count);
+        }
+        data = fastloop_read_target;
+        fastloop_read_target = NULL;
+        /* On failure _PyBytes_Resize frees data and sets a MemoryError. */
+        if (count < FASTLOOP_MAX_READ && _PyBytes_Resize(&data, count) < 0) {
+            return NULL;
+        }
+        return data;
+    }
+    """
+    int FASTLOOP_MAX_READ
+    object _recv_into_bytes "fastloop_recv_bytes" (int fd, Py_ssize_t size, int *code)
+
+
 cdef Py_ssize_t MAX_READ
 cdef Py_ssize_t _MAX_IOVECS
-# One read buffer for the process: filled and copied out under the GIL.
-cdef char _read_buffer[262144]
 cdef iovec _vectors[64]
 
 cdef Py_ssize_t _COPIED_VIEW_MAX
@@ -73,7 +118,7 @@ cdef type _SOCKET_TYPE
 cpdef object socket_fileno(object sock)
 cdef bint _SOCKET_HEAD_KNOWN
 cdef bint _would_block(int code) noexcept
-@cython.locals(fd=int, count=Py_ssize_t, code=int)
+@cython.locals(fd=int, code=int)
 cpdef object recv_bytes(object sock, Py_ssize_t size)
 @cython.locals(fd=int, view=Py_buffer, count=Py_ssize_t, code=int)
 cpdef Py_ssize_t recv_into(object sock, object buffer) except? -2

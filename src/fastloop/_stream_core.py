@@ -4,10 +4,11 @@
 transport does per readiness event or per write; ``SocketTransport`` (the
 ``asyncio.Transport`` users see) is a thin Python shell around it.
 
-Reading: on readiness the socket is read into a reusable buffer (one 256 KiB
-buffer for the whole process: the bytes are copied out before any Python code
-runs) and the exact bytes go to ``data_received``; a BufferedProtocol gets the
-bytes straight into the buffer its ``get_buffer`` returns.
+Reading: on readiness the socket is read into a 256 KiB bytes object kept
+for the process; a large read goes to ``data_received`` in that object,
+shrunk to size, a small one is copied out of it (see fastloop_recv_bytes in
+the .pxd). A BufferedProtocol gets the bytes straight into the buffer its
+``get_buffer`` returns.
 
 Writing is batched per loop iteration. ``write()`` only appends to the
 buffer and queues the core on the scheduler, which flushes it once the
@@ -36,6 +37,8 @@ from ._scheduler import BatchedWriter, logger
 
 # Bytes read at most per readiness event: asyncio's max_size.
 MAX_READ = 256 * 1024
+if cython.compiled and MAX_READ != FASTLOOP_MAX_READ:
+    raise ImportError("fastloop._stream_core: MAX_READ differs from FASTLOOP_MAX_READ")
 # Buffers one sendmsg() gathers at most (the kernel allows SC_IOV_MAX).
 _MAX_IOVECS = 64
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
@@ -195,10 +198,10 @@ def recv_bytes(sock, size):
     """``sock.recv(size)``: the bytes read (empty at EOF), or None when
     nothing is ready."""
     if cython.compiled and 0 <= size <= MAX_READ and (fd := _direct_fd(sock)) >= 0:
-        count = recv(fd, _read_buffer, size, MSG_DONTWAIT)
-        if count >= 0:
-            return PyBytes_FromStringAndSize(_read_buffer, count)
-        code = errno
+        code = 0
+        data = _recv_into_bytes(fd, size, cython.address(code))
+        if not code:
+            return data
         if _would_block(code):
             return None
         raise _os_error(code)
