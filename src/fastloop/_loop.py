@@ -6,8 +6,9 @@ debug mode, the default executor, async generator finalization, readers
 and writers. What runs per callback lives in ``_scheduler``.
 
 Methods of asyncio's loop that no fastloop issue has implemented yet
-(sockets, transports, servers, subprocesses, TLS) come from
-``asyncio.AbstractEventLoop`` and raise NotImplementedError.
+(datagram endpoints, pipes, subprocesses, TLS) come from
+``asyncio.AbstractEventLoop`` and raise NotImplementedError; sockets,
+servers and stream transports are here and in ``_socket_ops``.
 """
 
 import asyncio
