@@ -1,14 +1,22 @@
 /* The ceiling of the echo benchmark: an echo server in plain C.
  *
- *   echo_c_server --port PORT [--two-piece]
+ *   echo_c_server --port PORT [(--header-once | --header-twice) --message-size BYTES]
  *
  * One thread, epoll, non-blocking sockets: per readiness event one recv()
  * of up to READ_SIZE bytes and one send() of what came in, which is what a
  * Protocol server's data_received -> transport.write does minus the event
  * loop. What a loop costs beyond the system calls shows as its distance to
- * this server. With --two-piece it answers each chunk with two send()s, the
- * first HEADER_BYTES bytes and then the rest, like server.py's
- * protocol-two-piece style: the kernel's own price for the extra write.
+ * this server.
+ *
+ * With --header-once or --header-twice it answers each request, a message
+ * of --message-size bytes, with HEADER_BYTES header bytes (A to Z,
+ * repeated) and the echo, like server.py's protocol-one-piece and
+ * protocol-two-piece styles: the header goes out once per request, before
+ * the echo of its first chunk. --header-once sends header and chunk with
+ * one send(), without a copy: the header sits in front of the receive
+ * buffer, written there once per connection. --header-twice sends the
+ * header with a send() of its own, then the chunk: the kernel's own price
+ * for the extra write.
  *
  * Same contract as server.py: listens on 127.0.0.1 (port 0: any free one),
  * prints the port on stdout once it accepts connections, and exits with
@@ -32,18 +40,23 @@
 
 /* As much as an asyncio socket transport reads per event (max_size). */
 #define READ_SIZE (256 * 1024)
-/* The first piece of a two-piece answer, as in server.py. */
+/* The header of an answer with --header-once or --header-twice, as in
+ * server.py. */
 #define HEADER_BYTES 64
 #define MAX_EVENTS 64
 
+enum header_mode { NO_HEADER, HEADER_ONCE, HEADER_TWICE };
+
 /* One per connection. While some of an answer is unsent the connection
  * waits for EPOLLOUT and reads nothing more: the echo is back-pressured
- * like a transport that paused reading. */
+ * like a transport that paused reading. The buffer holds the header, then
+ * what was received; pending_start and pending_end delimit what is unsent. */
 struct connection {
     int fd;
+    size_t offset;  /* where the next chunk starts in the current request */
     size_t pending_start;
     size_t pending_end;
-    unsigned char buffer[READ_SIZE];
+    unsigned char buffer[HEADER_BYTES + READ_SIZE];
 };
 
 /* epoll data tags for the fds that are not connections. */
@@ -88,17 +101,29 @@ static int flush(int epoll_fd, struct connection *conn)
     return 0;
 }
 
-/* Answers one chunk, once or in two pieces; returns -1 on a connection
- * error or end of stream. */
-static int echo(int epoll_fd, struct connection *conn, int two_piece)
+/* Answers one chunk: its echo, after the header if it starts a request.
+ * The client keeps one message in flight per connection, so no chunk holds
+ * the end of one request and the start of the next. Returns -1 on a
+ * connection error or end of stream. */
+static int echo(int epoll_fd, struct connection *conn, enum header_mode header,
+                size_t message_size)
 {
-    ssize_t n = recv(conn->fd, conn->buffer, READ_SIZE, 0);
+    ssize_t n = recv(conn->fd, conn->buffer + HEADER_BYTES, READ_SIZE, 0);
     if (n < 0)
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     if (n == 0)
         return -1;
-    conn->pending_start = 0;
-    if (two_piece && n > HEADER_BYTES) {
+    conn->pending_start = HEADER_BYTES;
+    conn->pending_end = HEADER_BYTES + (size_t)n;
+    int starts_request = 0;
+    if (header != NO_HEADER) {
+        starts_request = conn->offset == 0;
+        conn->offset = (conn->offset + (size_t)n) % message_size;
+    }
+    if (starts_request && header == HEADER_ONCE) {
+        /* The header lies just before the chunk: one send() takes both. */
+        conn->pending_start = 0;
+    } else if (starts_request && header == HEADER_TWICE) {
         /* The header goes out on its own, as a separate write(): only what
          * the kernel did not take of it waits in the pending range. */
         ssize_t sent = send(conn->fd, conn->buffer, HEADER_BYTES, MSG_NOSIGNAL);
@@ -106,7 +131,6 @@ static int echo(int epoll_fd, struct connection *conn, int two_piece)
             return -1;
         conn->pending_start = sent > 0 ? (size_t)sent : 0;
     }
-    conn->pending_end = (size_t)n;
     return flush(epoll_fd, conn);
 }
 
@@ -151,30 +175,45 @@ static void accept_all(int epoll_fd, int listener)
         if (!conn)
             die("malloc");
         conn->fd = fd;
+        conn->offset = 0;
         conn->pending_start = conn->pending_end = 0;
+        for (int i = 0; i < HEADER_BYTES; i++)
+            conn->buffer[i] = (unsigned char)('A' + i % 26);
         watch(epoll_fd, EPOLL_CTL_ADD, fd, EPOLLIN, (uint64_t)(uintptr_t)conn);
     }
 }
 
 int main(int argc, char **argv)
 {
-    int port = -1, two_piece = 0;
+    int port = -1, usage_error = 0;
+    enum header_mode header = NO_HEADER;
+    size_t message_size = 0;
     static const struct option known[] = {
         {"port", required_argument, 0, 'p'},
-        {"two-piece", no_argument, 0, 't'},
+        {"header-once", no_argument, 0, '1'},
+        {"header-twice", no_argument, 0, '2'},
+        {"message-size", required_argument, 0, 's'},
         {0, 0, 0, 0},
     };
     int option;
     while ((option = getopt_long(argc, argv, "", known, NULL)) != -1) {
-        if (option == 'p')
-            port = atoi(optarg);
-        else if (option == 't')
-            two_piece = 1;
-        else
-            port = -1;
+        switch (option) {
+        case 'p': port = atoi(optarg); break;
+        case '1':
+        case '2':
+            if (header != NO_HEADER)
+                usage_error = 1; /* the two exclude each other */
+            header = option == '1' ? HEADER_ONCE : HEADER_TWICE;
+            break;
+        case 's': message_size = strtoul(optarg, NULL, 10); break;
+        default: usage_error = 1;
+        }
     }
-    if (port < 0) {
-        fprintf(stderr, "usage: echo_c_server --port PORT [--two-piece]\n");
+    /* A header goes with every request, so only a known message size tells
+     * where the next one starts. */
+    if (port < 0 || usage_error || (header != NO_HEADER) != (message_size > 0)) {
+        fprintf(stderr, "usage: echo_c_server --port PORT "
+                        "[(--header-once | --header-twice) --message-size BYTES]\n");
         return 2;
     }
 
@@ -234,7 +273,7 @@ int main(int argc, char **argv)
                 if (!failed && conn->pending_start == conn->pending_end)
                     watch(epoll_fd, EPOLL_CTL_MOD, conn->fd, EPOLLIN, tag);
             } else {
-                failed = echo(epoll_fd, conn, two_piece);
+                failed = echo(epoll_fd, conn, header, message_size);
             }
             if (failed)
                 close_connection(conn);

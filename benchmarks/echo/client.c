@@ -2,6 +2,7 @@
  *
  *   echo_client --port PORT --size BYTES [--connections N] [--warmup SECONDS]
  *               [--duration SECONDS] [--drain SECONDS] [--server-pid PID]
+ *               [--reply-header BYTES]
  *
  * Opens N connections to an echo server on 127.0.0.1 and keeps exactly one
  * request in flight on each: send a message of BYTES bytes, wait until all
@@ -24,6 +25,11 @@
  * reorders or corrupts data, closes a connection or stops answering shows
  * up in "errors" (the first one described in "first_error") instead of as a
  * fast result.
+ *
+ * With --reply-header BYTES each reply must be a header of BYTES bytes, A
+ * to Z repeated (what server.py's protocol-one-piece and protocol-two-piece
+ * styles send), then the echo: a request is complete when both are back,
+ * and every header byte is checked too.
  */
 
 #define _GNU_SOURCE
@@ -45,6 +51,8 @@
 
 /* The sequence number stamped at each end of a message. */
 #define STAMP_BYTES 8
+/* The longest --reply-header. */
+#define MAX_REPLY_HEADER 4096
 
 enum phase { WARMUP, TIMED, DRAIN };
 
@@ -55,6 +63,7 @@ struct connection {
     int in_flight;       /* a request was sent and is not fully echoed yet */
     uint64_t sequence;   /* number of the message in flight */
     size_t sent;         /* bytes of the message in flight sent so far */
+    size_t header_received; /* bytes of its reply header received so far */
     size_t received;     /* bytes of it echoed back so far */
     double started;      /* when its first byte was sent (seconds) */
     unsigned char *message;
@@ -68,6 +77,7 @@ struct options {
     double duration;
     double drain;
     long server_pid;
+    size_t reply_header;
 };
 
 struct latencies {
@@ -78,6 +88,9 @@ struct latencies {
 
 static long errors;
 static char first_error[200];
+/* What every reply starts with: reply_header_size bytes (--reply-header). */
+static unsigned char reply_header[MAX_REPLY_HEADER];
+static size_t reply_header_size;
 
 static double now(void)
 {
@@ -218,14 +231,16 @@ static void start_request(int epoll_fd, struct connection *conn, int index, size
     conn->sequence++;
     stamp_message(conn, size);
     conn->sent = 0;
+    conn->header_received = 0;
     conn->received = 0;
     conn->in_flight = 1;
     conn->started = now();
     send_more(epoll_fd, conn, index, size);
 }
 
-/* Reads what has been echoed and checks it against what was sent. Returns
- * 1 when the message in flight is now complete. */
+/* Reads the reply, the header and then the echo, and checks it against
+ * the header and what was sent. Returns 1 when the message in flight is
+ * now complete. */
 static int receive_more(struct connection *conn, int index, size_t size,
                         unsigned char *buffer, size_t capacity)
 {
@@ -243,17 +258,28 @@ static int receive_more(struct connection *conn, int index, size_t size,
             close_connection(conn);
             return 0;
         }
-        if (!conn->in_flight || conn->received + (size_t)n > conn->sent) {
+        /* What is missing of the header comes first, the rest is echo. */
+        size_t header_part = reply_header_size - conn->header_received;
+        if (header_part > (size_t)n)
+            header_part = (size_t)n;
+        size_t echoed = (size_t)n - header_part;
+        if (!conn->in_flight || conn->received + echoed > conn->sent) {
             record_error(index, "the server sent more bytes than it was sent");
             close_connection(conn);
             return 0;
         }
-        if (memcmp(buffer, conn->message + conn->received, (size_t)n) != 0) {
+        if (memcmp(buffer, reply_header + conn->header_received, header_part) != 0) {
+            record_error(index, "a byte of the reply header differs from the header expected");
+            close_connection(conn);
+            return 0;
+        }
+        if (memcmp(buffer + header_part, conn->message + conn->received, echoed) != 0) {
             record_error(index, "an echoed byte differs from the byte sent");
             close_connection(conn);
             return 0;
         }
-        conn->received += (size_t)n;
+        conn->header_received += header_part;
+        conn->received += echoed;
         if (conn->received == size) {
             conn->in_flight = 0;
             return 1;
@@ -284,7 +310,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: echo_client --port PORT --size BYTES [--connections N] [--warmup SECONDS]\n"
-            "                   [--duration SECONDS] [--drain SECONDS] [--server-pid PID]\n");
+            "                   [--duration SECONDS] [--drain SECONDS] [--server-pid PID]\n"
+            "                   [--reply-header BYTES]\n");
     exit(2);
 }
 
@@ -300,6 +327,7 @@ static struct options parse_options(int argc, char **argv)
         {"duration", required_argument, 0, 'd'},
         {"drain", required_argument, 0, 'D'},
         {"server-pid", required_argument, 0, 'P'},
+        {"reply-header", required_argument, 0, 'H'},
         {0, 0, 0, 0},
     };
     int option;
@@ -312,12 +340,18 @@ static struct options parse_options(int argc, char **argv)
         case 'd': options.duration = atof(optarg); break;
         case 'D': options.drain = atof(optarg); break;
         case 'P': options.server_pid = atol(optarg); break;
+        case 'H': options.reply_header = strtoul(optarg, NULL, 10); break;
         default: usage();
         }
     }
     if (options.port <= 0 || options.size == 0 || options.connections <= 0
         || options.warmup < 0 || options.duration <= 0 || options.drain < 0)
         usage();
+    if (options.reply_header > MAX_REPLY_HEADER) {
+        fprintf(stderr, "echo_client: --reply-header must be at most %d bytes, not %zu\n",
+                MAX_REPLY_HEADER, options.reply_header);
+        exit(2);
+    }
     return options;
 }
 
@@ -326,6 +360,9 @@ int main(int argc, char **argv)
     struct options options = parse_options(argc, argv);
     size_t size = options.size;
     int count = options.connections;
+    reply_header_size = options.reply_header;
+    for (size_t i = 0; i < reply_header_size; i++)
+        reply_header[i] = (unsigned char)('A' + i % 26);
 
     struct connection *conns = calloc((size_t)count, sizeof *conns);
     size_t capacity = size > 65536 ? size : 65536;

@@ -46,9 +46,13 @@ from ratios import format_number, format_spread  # noqa: E402
 SERVER_SCRIPT = Path(server.__file__).resolve()
 #: The column of the C epoll server, the ceiling every loop is measured against.
 C_SERVER = "C epoll"
+#: The C server's flag for each style of server.HEADER_STYLES: the header
+#: joined to the echo in one send(), or sent with a send() of its own.
+C_SERVER_HEADER_FLAGS = {"protocol-one-piece": "--header-once",
+                         "protocol-two-piece": "--header-twice"}
 
 #: (rounds, warm-up seconds, timed seconds per cell) of a default run and of
-#: --quick. The default run takes about 9 minutes on 2 cores, --quick under 1.
+#: --quick. The default run takes about 11 minutes on 2 cores, --quick under 1.
 DEFAULT = (3, 0.3, 2.0)
 QUICK = (1, 0.1, 0.25)
 DEFAULT_SIZES = (1024, 10 * 1024, 100 * 1024)
@@ -255,11 +259,13 @@ def _running_server(command, cpu):
             raise CellFailed(problem)
 
 
-def _run_client(client, pid, port, size, settings):
-    command = [str(client), "--port", str(port), "--size", str(size),
+def _run_client(client, pid, port, row, settings):
+    command = [str(client), "--port", str(port), "--size", str(row.size),
                "--connections", str(settings.connections),
                "--warmup", str(settings.warmup), "--duration", str(settings.duration),
                "--drain", str(_DRAIN), "--server-pid", str(pid)]
+    if row.style in server.HEADER_STYLES:
+        command += ["--reply-header", str(server.HEADER_BYTES)]
     timeout = settings.warmup + settings.duration + _DRAIN + _CLIENT_SLACK
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
@@ -284,19 +290,25 @@ def _run_client(client, pid, port, size, settings):
     )
 
 
-def _server_command(name, style, settings, c_server):
+def _server_command(name, row, settings, c_server):
     if name == C_SERVER:
-        # The C server has no styles, only one write or two per chunk.
-        return [str(c_server), "--port", "0"] + (
-            ["--two-piece"] if style == "protocol-two-piece" else [])
-    return [settings.python, str(SERVER_SCRIPT), "--loop", name, "--style", style,
-            "--port", "0"]
+        # The C server has no styles: a plain echo, or a header before each
+        # request's echo, joined to it or not.
+        command = [str(c_server), "--port", "0"]
+        if row.style in C_SERVER_HEADER_FLAGS:
+            command += [C_SERVER_HEADER_FLAGS[row.style], "--message-size", str(row.size)]
+        return command
+    command = [settings.python, str(SERVER_SCRIPT), "--loop", name, "--style", row.style,
+               "--port", "0"]
+    if row.style in server.HEADER_STYLES:
+        command += ["--message-size", str(row.size)]
+    return command
 
 
 def _measure(name, row, settings, client, c_server):
-    command = _server_command(name, row.style, settings, c_server)
+    command = _server_command(name, row, settings, c_server)
     with _running_server(command, settings.server_cpu) as (pid, port):
-        return _run_client(client, pid, port, row.size, settings)
+        return _run_client(client, pid, port, row, settings)
 
 
 # -- the run ----------------------------------------------------------------------
@@ -398,11 +410,11 @@ def _cpu_table(rows, servers, samples, failures):
 
 
 def _two_piece_table(sizes, servers, samples, failures):
-    """The change in requests/s from answering in two writes instead of one,
-    round by round, per size."""
+    """The change in requests/s from writing a response of header and echo
+    in two writes instead of joined in one, round by round, per size."""
     body = []
     for size in sizes:
-        one, two = Row("protocol", size), Row("protocol-two-piece", size)
+        one, two = Row("protocol-one-piece", size), Row("protocol-two-piece", size)
         cells = [_size_label(size)]
         for name in servers:
             if (one, name) in failures or (two, name) in failures:
@@ -489,11 +501,12 @@ def main(argv=None):
           "Read from /proc in clock ticks (10 ms), so short windows are coarse.")
     print()
     print(_cpu_table(rows, servers, samples, failures))
-    if {"protocol", "protocol-two-piece"} <= set(styles):
+    if {"protocol-one-piece", "protocol-two-piece"} <= set(styles):
         print()
-        print("Cost of answering in two writes (64-byte header, then the rest): change in "
-              "requests/s of protocol-two-piece against protocol, median "
-              "(lowest to highest round).")
+        print(f"Cost of answering in two writes: a response of a {server.HEADER_BYTES}-byte "
+              "header and the echo, written as two writes against joined by the server and "
+              "written once; change in requests/s of protocol-two-piece against "
+              "protocol-one-piece, median (lowest to highest round).")
         print()
         print(_two_piece_table(sizes, servers, samples, failures))
     if unavailable:

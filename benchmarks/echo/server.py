@@ -1,11 +1,14 @@
 """One echo server of the echo benchmark: one event loop, one server style.
 
     PYTHONPATH=src python benchmarks/echo/server.py --loop LOOP --style STYLE [--port 0]
+        [--message-size BYTES]
     PYTHONPATH=src python benchmarks/echo/server.py --describe
 
 Listens on 127.0.0.1 (port 0: any free port), prints the port on stdout
 once it accepts connections, and echoes every byte on every connection
-until SIGTERM, SIGINT or stdin closing, then exits with status 0. Each
+until SIGTERM, SIGINT or stdin closing, then exits with status 0. The
+styles of ``HEADER_STYLES`` put ``HEADER`` before the echo of each request,
+a message of ``--message-size`` bytes (required for them). Each
 server is its own process so that the CPU time the driver reads for it is
 all server work, and so that every measurement starts on a fresh loop.
 
@@ -33,8 +36,10 @@ HOST = "127.0.0.1"
 # As much as asyncio's socket transports read per readiness event
 # (_SelectorSocketTransport.max_size), so every style reads alike.
 READ_SIZE = 256 * 1024
-# The first of the two writes of the protocol-two-piece style.
 HEADER_BYTES = 64
+#: What the styles of HEADER_STYLES answer each request with before its echo:
+#: A to Z, repeated. client.c --reply-header checks every byte of it.
+HEADER = bytes(ord("A") + i % 26 for i in range(HEADER_BYTES))
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -55,25 +60,57 @@ class EchoProtocol(asyncio.Protocol):
         self.transport.write(data)
 
 
-class TwoPieceEchoProtocol(EchoProtocol):
-    """Answers each chunk with two writes, a 64-byte header and the rest, as
-    a server that writes a header and then a body does.
+class HeaderEchoProtocol(EchoProtocol):
+    """Answers each request, a message of ``message_size`` bytes, with HEADER
+    and the echo, as a server that writes a header and then a body does.
 
-    The pieces are memoryview slices, so the variant costs one write() more
-    than EchoProtocol and no copy: the difference is the loop's price for a
-    second write in the same callback.
+    A message may arrive in several chunks: the header goes out once, with
+    the first chunk's echo, and later chunks are echoed as they come. The
+    client keeps one message in flight per connection, so no chunk holds
+    the end of one request and the start of the next. Subclasses differ only
+    in how they write a request's first chunk.
     """
 
+    def __init__(self, connections, message_size):
+        super().__init__(connections)
+        self.message_size = message_size
+        self.offset = 0  # where the next chunk starts in the current request
+
     def data_received(self, data):
-        view = memoryview(data)
-        self.transport.write(view[:HEADER_BYTES])
-        self.transport.write(view[HEADER_BYTES:])
+        starts_request = self.offset == 0
+        self.offset = (self.offset + len(data)) % self.message_size
+        if starts_request:
+            self.write_first_chunk(data)
+        else:
+            self.transport.write(data)
+
+    def write_first_chunk(self, data):
+        raise NotImplementedError
 
 
-async def _serve_protocol(protocol_class, port, stopped):
+class OnePieceEchoProtocol(HeaderEchoProtocol):
+    """Joins the header and the first chunk (a copy), and writes that once."""
+
+    def write_first_chunk(self, data):
+        self.transport.write(HEADER + data)
+
+
+class TwoPieceEchoProtocol(HeaderEchoProtocol):
+    """Writes the header, then the first chunk: no copy, but one write()
+    more than OnePieceEchoProtocol. Between the two is what a loop charges
+    for a second write in the same callback, against the copy that spares
+    it."""
+
+    def write_first_chunk(self, data):
+        self.transport.write(HEADER)
+        self.transport.write(data)
+
+
+async def _serve_protocol(new_protocol, port, stopped):
+    """Serves ``new_protocol(connections)`` on every connection."""
     loop = asyncio.get_running_loop()
     connections = set()
-    server = await loop.create_server(lambda: protocol_class(connections), HOST, port)
+    server = await loop.create_server(lambda: new_protocol(connections), HOST, port)
     _announce(server.sockets[0])
     await stopped
     server.close()
@@ -85,8 +122,14 @@ async def serve_protocol(port, stopped):
     await _serve_protocol(EchoProtocol, port, stopped)
 
 
-async def serve_protocol_two_piece(port, stopped):
-    await _serve_protocol(TwoPieceEchoProtocol, port, stopped)
+async def serve_protocol_one_piece(port, stopped, message_size):
+    await _serve_protocol(
+        lambda connections: OnePieceEchoProtocol(connections, message_size), port, stopped)
+
+
+async def serve_protocol_two_piece(port, stopped, message_size):
+    await _serve_protocol(
+        lambda connections: TwoPieceEchoProtocol(connections, message_size), port, stopped)
 
 
 async def serve_streams(port, stopped):
@@ -153,10 +196,15 @@ async def serve_sock(port, stopped):
 #: Every server style, by the name the driver and the tables use.
 STYLES = {
     "protocol": serve_protocol,
+    "protocol-one-piece": serve_protocol_one_piece,
     "protocol-two-piece": serve_protocol_two_piece,
     "streams": serve_streams,
     "sock": serve_sock,
 }
+
+#: The styles that answer each request with HEADER and the echo: they take
+#: the message size (--message-size) to tell where a request starts.
+HEADER_STYLES = ("protocol-one-piece", "protocol-two-piece")
 
 
 def _settle_the_allocator():
@@ -198,13 +246,16 @@ def _resolve(stopped):
         stopped.set_result(None)
 
 
-async def _main(style, port):
+async def _main(style, port, message_size):
     loop = asyncio.get_running_loop()
     stopped = loop.create_future()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _resolve, stopped)
     _stop_when_stdin_closes(loop, stopped)
-    await STYLES[style](port, stopped)
+    if style in HEADER_STYLES:
+        await STYLES[style](port, stopped, message_size)
+    else:
+        await STYLES[style](port, stopped)
 
 
 def _describe():
@@ -227,12 +278,23 @@ def main(argv=None):
     parser.add_argument("--style", choices=STYLES)
     parser.add_argument("--port", type=int, default=0,
                         help="port on 127.0.0.1 (default: 0, any free port)")
+    parser.add_argument("--message-size", type=int, metavar="BYTES",
+                        help="the size of every request, the client's message: "
+                             "required for the styles " + ", ".join(HEADER_STYLES))
     args = parser.parse_args(argv)
     if args.describe:
         print(json.dumps(_describe()))
         return 0
     if args.loop is None or args.style is None:
         parser.error("--loop and --style are required")
+    if args.style in HEADER_STYLES:
+        if args.message_size is None:
+            parser.error(f"--message-size is required for the style {args.style}")
+        if args.message_size < 1:
+            parser.error(f"--message-size must be positive, not {args.message_size}")
+    elif args.message_size is not None:
+        parser.error(f"--message-size is only for the styles {', '.join(HEADER_STYLES)}, "
+                     f"not for {args.style}")
     kind = next(kind for kind in loops.LOOPS if kind.name == args.loop)
     try:
         new_event_loop = kind.load()
@@ -241,7 +303,7 @@ def main(argv=None):
         return 2
     _settle_the_allocator()
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(_main(args.style, args.port))
+        runner.run(_main(args.style, args.port, args.message_size))
     return 0
 
 
