@@ -484,9 +484,11 @@ class StreamCore(BatchedWriter):
             raise RuntimeError("unable to write; sendfile is in progress")
         if not data:
             return
-        if self._writes_lost():
+        # The checks _writes_lost and _as_bytes begin with, made here first:
+        # uncompiled, each call saved counts on this per-packet path.
+        if self._conn_lost and self._writes_lost():
             return
-        self._append(_as_bytes(data))
+        self._append(data if type(data) is bytes else _as_bytes(data))
         self._send_soon()
 
     def writelines(self, list_of_data):
@@ -562,12 +564,17 @@ class StreamCore(BatchedWriter):
             self._fatal_error(exc, "Fatal write error on socket transport")
             self._settle_empty_waiter(exc)
             return
-        self._maybe_resume_protocol()  # may write more
+        # Each step only when its state asks for it: uncompiled, every
+        # method call costs, and this runs once per flush.
+        if self._protocol_paused:
+            self._maybe_resume_protocol()  # may write more
         if self._buffer:
             self._start_writing()
             return
-        self._stop_writing()
-        self._settle_empty_waiter(None)
+        if self._writing:
+            self._stop_writing()
+        if self._empty_waiter is not None:
+            self._settle_empty_waiter(None)
         if self._closing:
             # Counted, so a later abort() does not lose it twice.
             self._conn_lost += 1
@@ -610,6 +617,8 @@ class StreamCore(BatchedWriter):
         buffer = self._buffer
         try:
             if len(buffer) == 1 or not _HAS_SENDMSG:
+                if not self._buffer_offset:
+                    return self._sock.send(buffer[0])
                 return self._sock.send(memoryview(buffer[0])[self._buffer_offset:])
             views = [memoryview(data) for data in buffer[:_MAX_IOVECS]]
             views[0] = views[0][self._buffer_offset:]
