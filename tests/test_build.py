@@ -196,6 +196,38 @@ def test_compiled_loop_in_use_leaves_its_instance_dict_unmade():
         loop.close()
 
 
+def test_compiled_loop_classes_have_their_own_c_methods():
+    # CPython specialises a call to a C method only on an instance of
+    # exactly the method's class: Loop and its subclasses get their own
+    # copies of Scheduler's C methods, and an override is never replaced.
+    if not fastloop.COMPILED:
+        pytest.skip("uncompiled, the methods are Python functions")
+    import types
+
+    class Subclass(fastloop.Loop):
+        pass
+
+    class Overriding(fastloop.Loop):
+        def call_soon(self, callback, *args, context=None):
+            return super().call_soon(callback, *args, context=context)
+
+    for cls in (fastloop.Loop, Subclass):
+        for name in ("call_soon", "call_soon_threadsafe"):
+            method = cls.__dict__[name]
+            assert type(method) is types.MethodDescriptorType
+            assert method.__objclass__ is cls
+    assert type(Overriding.__dict__["call_soon"]) is types.FunctionType
+    assert Overriding.__dict__["call_soon_threadsafe"].__objclass__ is Overriding
+    loop = Subclass()
+    try:
+        handle = loop.call_soon(print, "x")
+        assert handle._args == ("x",)
+        with pytest.raises(TypeError):
+            fastloop.Loop.call_soon(object(), print)
+    finally:
+        loop.close()
+
+
 @pytest.mark.fastloop_only
 def test_compiled_socket_calls_read_the_socket_object_head():
     # The compiled build reads a socket's fd and timeout straight from the

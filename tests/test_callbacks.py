@@ -1,5 +1,6 @@
 """call_soon and the ready queue: order, iterations, contexts, handles."""
 
+import asyncio
 import contextvars
 import sys
 
@@ -385,3 +386,39 @@ def test_lone_argument_reaches_a_bound_method_and_a_builtin(loop, method):
 
     assert recorder.seen == [1]
     assert seen == [2, 30]
+
+
+def test_a_loop_subclass_overriding_call_soon_gets_every_call(loop_factory):
+    # asyncio's tasks and futures schedule through loop.call_soon: an
+    # override (instrumentation, tracing loops) sees their calls too, and
+    # a subclass of that subclass keeps it.
+    probe = loop_factory()
+    probe.close()
+
+    class CountingLoop(type(probe)):
+        def __init__(self):
+            super().__init__()
+            self.scheduled = []
+
+        def call_soon(self, callback, *args, context=None):
+            self.scheduled.append(callback)
+            return super().call_soon(callback, *args, context=context)
+
+    class QuietCountingLoop(CountingLoop):
+        pass
+
+    async def main():
+        await asyncio.sleep(0)
+        return "done"
+
+    for loop_class in (CountingLoop, QuietCountingLoop):
+        counting = loop_class()
+        try:
+            assert counting.run_until_complete(main()) == "done"
+            counting.call_soon_threadsafe(counting.stop)
+            counting.run_forever()
+        finally:
+            counting.close()
+        # The task's first step, its step after sleep(0), and the
+        # future's done callbacks: all through the override.
+        assert len(counting.scheduled) >= 3

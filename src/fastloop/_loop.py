@@ -24,7 +24,7 @@ from asyncio import constants, futures, tasks, timeouts
 from . import _asyncio_private as aio_private
 from . import _build, _scheduler
 from ._dns import NameResolution
-from ._scheduler import Scheduler, logger
+from ._scheduler import Scheduler, give_own_c_methods, logger
 from ._signals import SignalHandling
 from ._socket_ops import SocketOperations
 from ._stream_transport import SocketTransport
@@ -105,6 +105,10 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
         # create_unix_server(cleanup_socket=True)): socket -> inode.
         self._unix_server_sockets = {}
         self.set_debug(aio_private.is_debug_mode())
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        give_own_c_methods(cls)  # see give_own_c_methods; Loop's own below
 
     def __repr__(self):
         return (f"<{self.__class__.__name__} running={self.is_running()} "
@@ -505,3 +509,4 @@ _TAKES_SSL = {"create_connection", "create_server", "create_unix_connection",
 for _name, _function in aio_private.BORROWED_LOOP_METHODS.items():
     setattr(Loop, _name, _refusing_tls(_function) if _name in _TAKES_SSL else _function)
 del _name, _function
+give_own_c_methods(Loop)

@@ -319,6 +319,31 @@ cdef extern from *:
         schedule_body call_soon_threadsafe) except -1
 
 
+cdef extern from *:
+    """
+    /* The C method `descriptor` (a method_descriptor of a base class) again,
+       as a method of subclass `type`. CPython's specialised calls of a C
+       method (CALL_METHOD_DESCRIPTOR_FAST and kin) require the instance's
+       type to be exactly the method's class: called on a Loop, Scheduler's
+       methods fell back to the generic call path every time. */
+    static PyObject *fastloop_method_for(PyObject *type, PyObject *descriptor) {
+        PyMethodDescrObject *method;
+        if (!PyType_Check(type) || !Py_IS_TYPE(descriptor, &PyMethodDescr_Type)) {
+            PyErr_SetString(PyExc_TypeError, "method_for(type, method_descriptor)");
+            return NULL;
+        }
+        method = (PyMethodDescrObject *)descriptor;
+        if (!PyType_IsSubtype((PyTypeObject *)type, PyDescr_TYPE(method))) {
+            PyErr_Format(PyExc_TypeError, "%R is not a subclass of %R's class",
+                         type, descriptor);
+            return NULL;
+        }
+        return PyDescr_NewMethod((PyTypeObject *)type, method->d_method);
+    }
+    """
+    object _method_for "fastloop_method_for" (object type, object descriptor)
+
+
 cdef class BatchedWriter:
     cdef bint _batch_queued
 

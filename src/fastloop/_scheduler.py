@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+import types
 import weakref
 from asyncio import futures, iscoroutine, tasks
 
@@ -718,6 +719,32 @@ def _call_soon_threadsafe_body(loop, callback, args, context, one_arg):
 
 if cython.compiled:
     install_call_soon(Scheduler, _call_soon_body, _call_soon_threadsafe_body)
+
+
+def give_own_c_methods(cls):
+    """Give subclass ``cls`` its own copy of each C method of Scheduler it
+    inherits (compiled; uncompiled, nothing to do).
+
+    CPython specialises a call to a C method only on an instance of exactly
+    the method's class: ``loop.call_soon(...)`` on a Loop, a subclass, took
+    the generic call path every time, with its type checks and thread-state
+    lookup.
+    """
+    if not cython.compiled:
+        return
+    # call_soon and call_soon_threadsafe (install_call_soon's), and any
+    # other: Cython's own methods are cython_function_or_method objects,
+    # called the generic way on any instance.
+    method_type = types.MethodDescriptorType
+    for name in [name for name, method in Scheduler.__dict__.items()
+                 if type(method) is method_type and not name.startswith("__")]:
+        # What the subclass finds under that name: copied only if it is a C
+        # method of a base (Scheduler's, or a base's copy of it), never over
+        # a method the subclass defines itself.
+        owner = next(klass for klass in cls.__mro__ if name in klass.__dict__)
+        found = owner.__dict__[name]
+        if owner is not cls and type(found) is method_type:
+            setattr(cls, name, _method_for(cls, found))
 
 
 # -- compiled only: the garbage collector sees through hidden handles --------
