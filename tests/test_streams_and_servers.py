@@ -146,8 +146,9 @@ class _KeepingChunks(asyncio.Protocol):
 
 
 # Large and small, so that compiled reads go both ways (a large one is handed
-# out in the object it was read into, a small one copied out of it).
-_MESSAGE_SIZES = (200_000, 100, 40_000, 20, 70_000, 16_384, 5)
+# out in the object it was read into, a small one copied out of it), and
+# one larger than a read (256 KiB), which fills the object whole.
+_MESSAGE_SIZES = (200_000, 100, 40_000, 20, 600_000, 70_000, 16_384, 5)
 
 
 def test_data_already_received_is_not_changed_by_later_reads(loop):
@@ -182,11 +183,14 @@ def test_sock_recv_results_are_not_changed_by_later_reads(loop):
             ours.setblocking(False)
             received = []
             for message in messages:
-                await loop.run_in_executor(None, peer.sendall, message)
+                # Sent while received: a message may be larger than the
+                # socket's buffer.
+                sent = loop.run_in_executor(None, peer.sendall, message)
                 got = 0
                 while got < len(message):
                     received.append(await loop.sock_recv(ours, 256 * 1024))
                     got += len(received[-1])
+                await sent
             return received
 
     received = loop.run_until_complete(main())
