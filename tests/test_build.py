@@ -143,10 +143,9 @@ def _instance_dict_made(obj):
 
 
 def test_compiled_loop_in_use_leaves_its_instance_dict_unmade():
-    # CPython 3.12+ specialises `loop.method(...)` only while the loop's
-    # dict is unmade, and the C Task's call_soon lookups skip probing it:
-    # all of a loop's own state is in slots (Loop.__slots__). A new
-    # attribute set in the library would make the dict and lose that.
+    # All of a loop's own state is in slots (Loop.__slots__), so that its
+    # dict stays unmade (docs/architecture.md says why): a new attribute
+    # set in the library would make the dict.
     if not fastloop.COMPILED:
         pytest.skip("uncompiled, a loop is a plain Python object")
     if sys.version_info < (3, 12):

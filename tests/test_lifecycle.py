@@ -252,3 +252,20 @@ def test_a_closed_loop_goes_with_its_last_reference(loop_factory):
         assert reference() is None
     finally:
         gc.enable()
+
+
+def test_a_loop_dropped_unclosed_warns_once_and_nothing_else(loop_factory):
+    # Only "unclosed event loop": its self-pipe sockets are closed by the
+    # loop's finalizer, not found unclosed by their own.
+    async def main():
+        await asyncio.sleep(0)
+
+    dropped = loop_factory()
+    dropped.run_until_complete(main())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del dropped
+        gc.collect()
+    resource_warnings = [str(w.message) for w in caught if w.category is ResourceWarning]
+    assert len(resource_warnings) == 1
+    assert resource_warnings[0].startswith("unclosed event loop")

@@ -147,15 +147,35 @@ class _KeepingChunks(asyncio.Protocol):
 
 # Large and small, so that compiled reads go both ways (a large one is handed
 # out in the object it was read into, a small one copied out of it), and
-# one larger than a read (256 KiB), which fills the object whole.
+# one larger than a read (256 KiB), which can fill the object whole.
 _MESSAGE_SIZES = (200_000, 100, 40_000, 20, 600_000, 70_000, 16_384, 5)
 
 
+def _distinct_messages():
+    """One message per size, each of its own byte."""
+    return [bytes([number + 1]) * size for number, size in enumerate(_MESSAGE_SIZES)]
+
+
+def _tcp_pair_with_large_buffers():
+    """A connected TCP pair (ours, peer) on 127.0.0.1 whose buffers hold a
+    whole 600 KB message, so that one read can take 256 KiB (a Unix
+    socketpair holds about 200 KiB)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        # Set before the handshake, so that the window may grow that large.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        peer = socket.socket()
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        peer.connect(listener.getsockname())
+        ours, _ = listener.accept()
+    peer.settimeout(10)
+    return ours, peer
+
+
 def test_data_already_received_is_not_changed_by_later_reads(loop):
-    messages = [bytes([number + 1]) * size for number, size in enumerate(_MESSAGE_SIZES)]
+    messages = _distinct_messages()
 
     async def main():
-        ours, peer = socket.socketpair()
+        ours, peer = _tcp_pair_with_large_buffers()
         with peer:
             transport, protocol = await loop.connect_accepted_socket(_KeepingChunks, ours)
             expected = 0
@@ -175,10 +195,10 @@ def test_data_already_received_is_not_changed_by_later_reads(loop):
 
 
 def test_sock_recv_results_are_not_changed_by_later_reads(loop):
-    messages = [bytes([number + 1]) * size for number, size in enumerate(_MESSAGE_SIZES)]
+    messages = _distinct_messages()
 
     async def main():
-        ours, peer = socket.socketpair()
+        ours, peer = _tcp_pair_with_large_buffers()
         with ours, peer:
             ours.setblocking(False)
             received = []

@@ -67,13 +67,13 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
     """fastloop's event loop: a drop-in asyncio event loop."""
 
     # Compiled, the loop's own state, the mixins' included, lives in slots,
-    # so that the instance __dict__ stays unmade until someone (a test, a
-    # subclass) sets an attribute of their own: CPython specialises method
-    # calls only on an object whose dict is unmade (LOAD_ATTR's LAZY_DICT
-    # form), and PyObject_VectorcallMethod, which asyncio's C Task calls
-    # call_soon through at every step, then skips its probe of the dict.
-    # Uncompiled, Scheduler is a plain class whose attributes CPython keeps
-    # inline; slots in a subclass would cost it that (call_soon 10% slower).
+    # so that the instance __dict__ stays unmade until someone sets an
+    # attribute of their own (3.12+; 3.11 keeps the dict): see "The loop's
+    # instance __dict__ stays unmade" in docs/architecture.md. Every
+    # attribute __init__ and the mixins set must be listed here; a build
+    # test fails if one makes the dict. Uncompiled, Scheduler is a plain
+    # class whose attributes CPython keeps inline; slots in a subclass
+    # would cost it that (call_soon 10% slower).
     if _build.is_compiled(_scheduler):
         __slots__ = (
             "_signal_handlers", "_saved_wakeup_fd",  # SignalHandling

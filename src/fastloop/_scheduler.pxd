@@ -36,10 +36,11 @@ cdef double _monotonic()
 cdef int _slot_event(int slot) noexcept
 cdef extern from *:
     """
-    /* The instance's __dict__ if it has been made, else NULL (borrowed).
-       Reading it through the API would make it: and a loop whose dict is
-       unmade gets CPython's specialised method calls (LOAD_ATTR's
-       LAZY_DICT form, and no dict probe in PyObject_VectorcallMethod). */
+    #ifdef __PYX_HAVE__fastloop___scheduler
+    /* The instance's __dict__ if it has been made, else NULL (borrowed):
+       reading it through the API would make it (see "The loop's instance
+       __dict__ stays unmade" in docs/architecture.md). Scheduler's dict
+       has a positive offset, checked at import. */
     static PyObject *fastloop_instance_dict_if_made(PyObject *obj) {
         Py_ssize_t offset = Py_TYPE(obj)->tp_dictoffset;
         if (offset <= 0) {
@@ -50,9 +51,8 @@ cdef extern from *:
 
     /* Drops the instance __dict__ while it is empty and held by the
        instance alone: CPython's attribute setting and the __dict__ getter
-       make it again when needed. On 3.12 and later only: 3.11 specialises
-       method calls on such an object only while its dict exists
-       (LOAD_METHOD_WITH_DICT; an empty dict is probed quickly). */
+       make it again when needed. On 3.12 and later only (3.11 specialises
+       method calls on such an object only while its dict exists). */
     static void fastloop_drop_empty_instance_dict(PyObject *obj) {
         Py_ssize_t offset = Py_TYPE(obj)->tp_dictoffset;
         PyObject **slot;
@@ -65,6 +65,7 @@ cdef extern from *:
             Py_CLEAR(*slot);
         }
     }
+    #endif  /* __PYX_HAVE__fastloop___scheduler */
     """
     PyObject *_instance_dict_if_made "fastloop_instance_dict_if_made"(object obj)
     void _drop_empty_instance_dict "fastloop_drop_empty_instance_dict"(object obj)
@@ -321,6 +322,7 @@ cdef extern from *:
 
 cdef extern from *:
     """
+    #ifdef __PYX_HAVE__fastloop___scheduler
     /* The C method `descriptor` (a method_descriptor of a base class) again,
        as a method of subclass `type`. CPython's specialised calls of a C
        method (CALL_METHOD_DESCRIPTOR_FAST and kin) require the instance's
@@ -340,6 +342,7 @@ cdef extern from *:
         }
         return PyDescr_NewMethod((PyTypeObject *)type, method->d_method);
     }
+    #endif  /* __PYX_HAVE__fastloop___scheduler */
     """
     object _method_for "fastloop_method_for" (object type, object descriptor)
 
@@ -375,7 +378,7 @@ cdef class Scheduler:
     cdef dict _future_kwargs
 
     cdef _init_core(self)
-    @cython.locals(instance_attributes=dict)
+    @cython.locals(instance_attributes=_ObjectPointer)
     cdef double _now(self) except? -1.0
     cdef double _deadline_after(self, object delay) except? -1.0
     cdef TimerHandle _schedule_timer(self, double when, object callback, object args,

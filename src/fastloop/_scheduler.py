@@ -143,9 +143,10 @@ class Scheduler:
         # Uncompiled, self.time() finds a patch by itself; compiled, the
         # clock is read directly unless a patch is found.
         if cython.compiled:
+            instance_attributes = _instance_dict_if_made(self)
             if _class_attribute_is(self, "time", _SCHEDULER_TIME) and (
-                    _instance_dict_if_made(self) == cython.NULL
-                    or "time" not in cython.cast(dict, _instance_dict_if_made(self))):
+                    instance_attributes == cython.NULL
+                    or "time" not in cython.cast(dict, instance_attributes)):
                 return _monotonic()
         return self.time()
 
@@ -212,7 +213,8 @@ class Scheduler:
             if len(self._future_kwargs) == 1:
                 # Future(loop=self) with a kwargs dict kept for it: the call
                 # would otherwise build and free one per future. (It is
-                # filled only while the loop runs: see _run_until_stopped.)
+                # filled only while the loop runs: see _run_until_stopped.
+                # On 3.12+ it serves calls from other threads only.)
                 return PyObject_Call(future_type, (), self._future_kwargs)
         return future_type(loop=self)
 
@@ -719,6 +721,9 @@ def _call_soon_threadsafe_body(loop, callback, args, context, one_arg):
 
 if cython.compiled:
     install_call_soon(Scheduler, _call_soon_body, _call_soon_threadsafe_body)
+    if not Scheduler.__dictoffset__ > 0:
+        # _instance_dict_if_made reads the dict at that offset.
+        raise ImportError("fastloop._scheduler: Scheduler's __dict__ is not at a fixed offset")
 
 
 def give_own_c_methods(cls):

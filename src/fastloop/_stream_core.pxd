@@ -52,6 +52,8 @@ ctypedef fastloop_socket_head *SocketHead
 
 cdef extern from *:
     """
+    #define FASTLOOP_MAX_READ (256 * 1024)
+    #ifdef __PYX_HAVE__fastloop___stream_core
     /* recv() into bytes. Reads land in a bytes object of MAX_READ bytes
        kept for the purpose (one for the process, used under the GIL). A
        large read is handed out in that very object, shrunk to size, and
@@ -59,18 +61,35 @@ cdef extern from *:
        read is copied out and the object kept: no large allocation for a
        small message. Returns the bytes; or None, *code set to errno, when
        recv() failed; or NULL with a Python error set. */
-    #define FASTLOOP_MAX_READ (256 * 1024)
     #define FASTLOOP_HANDED_READ_MIN (16 * 1024)
     static PyObject *fastloop_read_target = NULL;
+
+    /* At module init: an interpreter finalized and made again (embedding)
+       imports the module again, and the old target died with the old one. */
+    static void fastloop_forget_read_target(void) {
+        fastloop_read_target = NULL;
+    }
 
     static PyObject *fastloop_recv_bytes(int fd, Py_ssize_t size, int *code) {
         PyObject *data;
         Py_ssize_t count;
-        if (size < 0 || size > FASTLOOP_MAX_READ) {
-            PyErr_SetString(PyExc_ValueError, "fastloop_recv_bytes: size out of range");
-            return NULL;
-        }
         if (fastloop_read_target == NULL) {
+            /* Before the first target, one block of its size made and
+               freed: glibc maps a block this large with mmap until it has
+               freed one, and only then serves such blocks from its heap.
+               Otherwise every read handed out in a fresh process would cost
+               an mmap, an mremap, a munmap and a page fault per page (a
+               shrunk block freed does not count). What a process that ever
+               read 256 KiB at once (asyncio's sock.recv) has done already. */
+            static int settled = 0;
+            if (!settled) {
+                PyObject *block = PyBytes_FromStringAndSize(NULL, FASTLOOP_MAX_READ);
+                if (block == NULL) {
+                    return NULL;
+                }
+                Py_DECREF(block);
+                settled = 1;
+            }
             fastloop_read_target = PyBytes_FromStringAndSize(NULL, FASTLOOP_MAX_READ);
             if (fastloop_read_target == NULL) {
                 return NULL;
@@ -92,9 +111,12 @@ cdef extern from *:
         }
         return data;
     }
+    #endif  /* __PYX_HAVE__fastloop___stream_core */
     """
     int FASTLOOP_MAX_READ
+    # size: 0 <= size <= FASTLOOP_MAX_READ, checked by the caller.
     object _recv_into_bytes "fastloop_recv_bytes" (int fd, Py_ssize_t size, int *code)
+    void _forget_read_target "fastloop_forget_read_target" ()
 
 
 cdef Py_ssize_t MAX_READ

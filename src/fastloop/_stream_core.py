@@ -37,8 +37,10 @@ from ._scheduler import BatchedWriter, logger
 
 # Bytes read at most per readiness event: asyncio's max_size.
 MAX_READ = 256 * 1024
-if cython.compiled and MAX_READ != FASTLOOP_MAX_READ:
-    raise ImportError("fastloop._stream_core: MAX_READ differs from FASTLOOP_MAX_READ")
+if cython.compiled:
+    if MAX_READ != FASTLOOP_MAX_READ:
+        raise ImportError("fastloop._stream_core: MAX_READ differs from FASTLOOP_MAX_READ")
+    _forget_read_target()
 # Buffers one sendmsg() gathers at most (the kernel allows SC_IOV_MAX).
 _MAX_IOVECS = 64
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
