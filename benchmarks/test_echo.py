@@ -88,18 +88,16 @@ def _loop_or_skip(name):
         pytest.skip(str(exc))
 
 
-@pytest.mark.parametrize("stop", ["sigterm", "stdin-closes"])
-@pytest.mark.parametrize("loop_name", loops.NAMES)
-def test_server_echoes_then_exits_cleanly(loop_name, stop):
-    _loop_or_skip(loop_name)
-    with subprocess.Popen(
-            [sys.executable, str(SERVER), "--loop", loop_name, "--style", "protocol"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as server:
+@contextlib.contextmanager
+def _server_process(command, stop="stdin-closes"):
+    """Starts a server; yields its port; stops it (``stop``: "sigterm", or
+    "stdin-closes", closing its stdin) and checks that it exited cleanly."""
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as server:
         try:
-            port = int(server.stdout.readline())
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-                conn.sendall(b"ping")
-                assert conn.recv(4, socket.MSG_WAITALL) == b"ping"
+            port = server.stdout.readline()
+            assert port, f"the server did not start: {server.stderr.read().decode()}"
+            yield int(port)
             if stop == "sigterm":
                 server.send_signal(signal.SIGTERM)
             else:
@@ -113,32 +111,23 @@ def test_server_echoes_then_exits_cleanly(loop_name, stop):
     assert not stderr, stderr
 
 
+@pytest.mark.parametrize("stop", ["sigterm", "stdin-closes"])
+@pytest.mark.parametrize("loop_name", loops.NAMES)
+def test_server_echoes_then_exits_cleanly(loop_name, stop):
+    _loop_or_skip(loop_name)
+    command = [sys.executable, str(SERVER), "--loop", loop_name, "--style", "protocol"]
+    with _server_process(command, stop) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"ping")
+            assert conn.recv(4, socket.MSG_WAITALL) == b"ping"
+
+
 def _receive_exactly(conn, count):
     """``count`` bytes from ``conn``, or fewer if it reached end of stream."""
     data = b""
     while len(data) < count and (chunk := conn.recv(count - len(data))):
         data += chunk
     return data
-
-
-@contextlib.contextmanager
-def _server_process(command):
-    """Starts a server; yields its port; closes its stdin (its signal to
-    exit) and checks that it exited cleanly."""
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as server:
-        try:
-            port = server.stdout.readline()
-            assert port, f"the server did not start: {server.stderr.read().decode()}"
-            yield int(port)
-            server.stdin.close()
-            server.wait(timeout=5)
-        finally:
-            if server.poll() is None:
-                server.kill()
-        stderr = server.stderr.read().decode()
-    assert server.returncode == 0, stderr
-    assert not stderr, stderr
 
 
 def _assert_one_header_per_request(port):
