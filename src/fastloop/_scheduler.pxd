@@ -37,16 +37,23 @@ cdef int _slot_event(int slot) noexcept
 cdef extern from *:
     """
     #ifdef __PYX_HAVE__fastloop___scheduler
-    /* The instance's __dict__ if it has been made, else NULL (borrowed):
-       reading it through the API would make it (see "The loop's instance
-       __dict__ stays unmade" in docs/architecture.md). Scheduler's dict
-       has a positive offset, checked at import. */
-    static PyObject *fastloop_instance_dict_if_made(PyObject *obj) {
+    /* Where an instance keeps its __dict__ (NULL while unmade), or NULL
+       for a type without a fixed place for it. Scheduler's dict has a
+       positive offset, checked at import. */
+    static PyObject **fastloop_instance_dict_slot(PyObject *obj) {
         Py_ssize_t offset = Py_TYPE(obj)->tp_dictoffset;
         if (offset <= 0) {
             return NULL;
         }
-        return *(PyObject **)((char *)obj + offset);
+        return (PyObject **)((char *)obj + offset);
+    }
+
+    /* The instance's __dict__ if it has been made, else NULL (borrowed):
+       reading it through the API would make it (see "The loop's instance
+       __dict__ stays unmade" in docs/architecture.md). */
+    static PyObject *fastloop_instance_dict_if_made(PyObject *obj) {
+        PyObject **slot = fastloop_instance_dict_slot(obj);
+        return slot == NULL ? NULL : *slot;
     }
 
     /* Drops the instance __dict__ while it is empty and held by the
@@ -54,12 +61,10 @@ cdef extern from *:
        make it again when needed. On 3.12 and later only (3.11 specialises
        method calls on such an object only while its dict exists). */
     static void fastloop_drop_empty_instance_dict(PyObject *obj) {
-        Py_ssize_t offset = Py_TYPE(obj)->tp_dictoffset;
-        PyObject **slot;
-        if (PY_VERSION_HEX < 0x030C0000 || offset <= 0) {
+        PyObject **slot = fastloop_instance_dict_slot(obj);
+        if (PY_VERSION_HEX < 0x030C0000 || slot == NULL) {
             return;
         }
-        slot = (PyObject **)((char *)obj + offset);
         if (*slot != NULL && PyDict_CheckExact(*slot) && PyDict_GET_SIZE(*slot) == 0
                 && Py_REFCNT(*slot) == 1) {
             Py_CLEAR(*slot);
