@@ -3,12 +3,19 @@
 import concurrent.futures
 import os
 import socket
+import sys
 
 
 def run_once(loop):
     """Run one iteration of ``loop``: every callback ready now, then return."""
     loop.call_soon(loop.stop)
     loop.run_forever()
+
+
+def handle_context(handle):
+    """The context ``handle``'s callback runs in (Handle.get_context() is
+    new in 3.12; asyncio's handles have ``_context`` on every version)."""
+    return handle.get_context() if sys.version_info >= (3, 12) else handle._context
 
 
 async def in_other_thread(loop, function, *args):

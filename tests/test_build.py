@@ -108,6 +108,35 @@ def test_compiled_handles_come_from_a_freelist():
     assert allocated < 100
 
 
+def test_compiled_callbacks_scheduled_from_an_empty_context_share_a_spare_one():
+    # Their handles keep no context, and they run one after another in the
+    # module's spare one, taken back after each (see "empty contexts" in
+    # _handles.py). A build that copied the context per callback, or never
+    # took the spare back, runs each in a context of its own.
+    if not fastloop.COMPILED:
+        pytest.skip("the pure build copies the context per callback, as asyncio")
+    import contextvars
+
+    from support import handle_context, run_once
+
+    loop = fastloop.new_event_loop()
+    handles = []
+    context_ids = []
+
+    def callback(number):
+        context_ids.append(id(handle_context(handles[number])))
+
+    try:
+        for number in range(3):
+            handles.append(contextvars.Context().run(loop.call_soon, callback, number))
+        run_once(loop)
+    finally:
+        loop.close()
+
+    assert len(context_ids) == 3
+    assert len(set(context_ids)) == 1
+
+
 def test_handle_subclasses_are_allocated_and_freed_as_python_objects():
     # Handle's allocator keeps exact handles only: a subclass instance (with
     # a __dict__ and another size) must take Python's way in and out.

@@ -2,11 +2,14 @@
 
 import asyncio
 import contextvars
+import copy
 import sys
+import threading
+import weakref
 
 import pytest
 
-from support import run_once
+from support import handle_context, run_once
 
 request_id = contextvars.ContextVar("request_id", default=None)
 
@@ -158,6 +161,108 @@ def test_each_callback_without_context_runs_in_its_own_copy(loop):
 
     assert seen == [None]
     assert request_id.get() is None
+
+
+# Scheduled from an empty context, a callback runs in an empty copy of it.
+# (Compiled, fastloop makes that copy only when someone can tell: these
+# tests are what no one may be able to tell.)
+
+
+def in_an_empty_context(function, *args):
+    return contextvars.Context().run(function, *args)
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_soon_threadsafe"])
+def test_callbacks_scheduled_from_an_empty_context_do_not_share_theirs(loop, method):
+    seen = []
+
+    def schedule(callback, *args):
+        if method == "call_later":
+            return loop.call_later(0, callback, *args)
+        return getattr(loop, method)(callback, *args)
+
+    for number in range(3):
+        in_an_empty_context(schedule, lambda: seen.append(request_id.get()))
+        in_an_empty_context(schedule, request_id.set, f"set by callback {number}")
+    done = loop.create_future()
+    in_an_empty_context(schedule, done.set_result, None)
+    loop.run_until_complete(done)
+
+    assert seen == [None, None, None]
+
+
+def test_get_context_in_a_callback_is_the_context_it_runs_in(loop):
+    seen = []
+
+    def callback():
+        request_id.set("set in the callback")
+        seen.append(handle_context(handles[0]).get(request_id))
+
+    handles = [in_an_empty_context(loop.call_soon, callback)]
+    run_once(loop)
+
+    assert seen == ["set in the callback"]
+    assert handle_context(handles[0])[request_id] == "set in the callback"
+
+
+def test_context_taken_from_a_handle_before_it_runs_is_the_one_it_runs_in(loop):
+    seen = []
+    handle = in_an_empty_context(loop.call_soon, lambda: seen.append(request_id.get()))
+
+    context = handle_context(handle)
+    context.run(request_id.set, "set before the run")
+    run_once(loop)
+
+    assert seen == ["set before the run"]
+    assert handle_context(handle) is context
+
+
+@pytest.mark.parametrize("kept_by", ["reference", "weak reference"])
+def test_context_a_callback_kept_is_not_the_next_callbacks(loop, kept_by):
+    kept = []
+
+    def first():
+        context = handle_context(handles[0])
+        kept.append(context if kept_by == "reference" else weakref.ref(context))
+
+    handles = [in_an_empty_context(loop.call_soon, first)]
+    in_an_empty_context(loop.call_soon, request_id.set, "set by the second")
+    run_once(loop)
+    in_an_empty_context(loop.call_soon, request_id.set, "set by the third")
+    run_once(loop)
+
+    context = kept[0] if kept_by == "reference" else kept[0]()
+    assert context is handle_context(handles[0])
+    assert request_id not in context
+
+
+def test_copy_of_a_handle_shares_its_context(loop):
+    seen = []
+    handle = in_an_empty_context(loop.call_soon, lambda: seen.append(request_id.get()))
+    duplicate = copy.copy(handle)
+
+    handle_context(duplicate).run(request_id.set, "set through the copy")
+    run_once(loop)
+
+    assert handle_context(handle) is handle_context(duplicate)
+    assert seen == ["set through the copy"]
+
+
+def test_call_soon_threadsafe_copies_the_other_threads_context(loop):
+    seen = []
+
+    def submit(value):
+        if value is not None:
+            request_id.set(value)
+        loop.call_soon_threadsafe(lambda: seen.append(request_id.get()))
+
+    for value in ("set in the first thread", None, "set in the third thread"):
+        thread = threading.Thread(target=submit, args=(value,))
+        thread.start()
+        thread.join()
+    run_once(loop)
+
+    assert seen == ["set in the first thread", None, "set in the third thread"]
 
 
 def test_call_later_runs_callback_in_the_given_context(loop):
@@ -347,7 +452,6 @@ def test_callback_that_empties_the_ready_queue_fails_the_iteration_with_index_er
 def test_handle_with_one_argument_shows_it_as_a_tuple_and_copies_it(loop):
     # Compiled, fastloop keeps a lone argument without a tuple: what Python
     # sees must not change.
-    import copy
     calls = []
     handle = loop.call_soon(calls.append, "lone")
     duplicate = copy.copy(handle)

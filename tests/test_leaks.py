@@ -16,6 +16,8 @@ import weakref
 
 import pytest
 
+from support import handle_context
+
 
 def open_fd_count():
     return len(os.listdir("/proc/self/fd"))
@@ -302,11 +304,6 @@ class Holder:
 
 # A context variable whose value makes a cycle through a context.
 held = contextvars.ContextVar("held")
-
-
-def handle_context(handle):
-    # Handle.get_context() is new in 3.12.
-    return handle.get_context() if sys.version_info >= (3, 12) else handle._context
 
 
 def test_context_taken_from_a_queued_handle_outlives_it(loop):

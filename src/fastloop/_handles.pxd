@@ -1,7 +1,7 @@
 cimport cython
 from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
 
-from cpython.contextvars cimport PyContext_CopyCurrent
+from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_New
 
 
 cdef extern from "Python.h":
@@ -37,6 +37,41 @@ cdef extern from "Python.h":
     int _enter_context "PyContext_Enter" (object context) noexcept
     int _exit_context "PyContext_Exit" (object context) noexcept
     void _release "Py_XDECREF" (PyObject *obj)
+
+# Empty contexts (see "empty contexts" in _handles.py).
+cdef extern from *:
+    """
+    static Py_ssize_t fastloop_context_length(PyObject *context) {
+        return PyContext_Type.tp_as_mapping->mp_length(context);
+    }
+
+    /* Whether a copy of this thread's current context would be empty. A
+       thread that never touched a context variable has none yet (NULL). */
+    static int fastloop_current_context_is_empty(void) {
+        PyObject *context = PyThreadState_Get()->context;
+        return context == NULL
+            || (PyContext_CheckExact(context) && fastloop_context_length(context) == 0);
+    }
+
+    /* Whether nothing but ``references`` known holders can reach an exact
+       context, and nothing is set in it: no other reference, no weak
+       reference (through which one could be taken later). */
+    static int fastloop_context_is_pristine(PyObject *context, Py_ssize_t references) {
+        Py_ssize_t weaklist_offset = Py_TYPE(context)->tp_weaklistoffset;
+        if (!PyContext_CheckExact(context) || Py_REFCNT(context) != references) {
+            return 0;
+        }
+        if (weaklist_offset < 0
+                || (weaklist_offset > 0
+                    && *(PyObject **)((char *)context + weaklist_offset) != NULL)) {
+            return 0;
+        }
+        return fastloop_context_length(context) == 0;
+    }
+    """
+    bint _current_context_is_empty "fastloop_current_context_is_empty" () noexcept
+    bint _context_is_pristine "fastloop_context_is_pristine" (
+        PyObject *context, Py_ssize_t references) noexcept
 
 cdef extern from *:
     """
@@ -245,9 +280,11 @@ cdef class Handle:
     # The callback's arguments: a tuple, or (compiled, when _one_arg) the
     # one argument itself, without a tuple. Python sees _args, a property.
     cdef object _arguments
-    # Read-only: a hidden context must not be let go of behind the handle's
-    # back (see "hidden from the garbage collector" in _handles.py).
-    cdef readonly object _context
+    # The context, or (compiled) None for an empty one not made yet (see
+    # "empty contexts" in _handles.py); Python sees _context, a read-only
+    # property: a hidden context must not be let go of behind the handle's
+    # back (see "hidden from the garbage collector").
+    cdef object _context_if_made
     cdef bint _context_hidden
     cdef bint _one_arg  # in _context_hidden's padding: the handle stays 96 bytes
     cdef public object _loop
@@ -256,7 +293,7 @@ cdef class Handle:
     cdef public object _repr
     cdef object __weakref__
 
-    @cython.locals(result=_ObjectPointer)
+    @cython.locals(result=_ObjectPointer, empty=bint)
     cpdef _run(self)
     cdef _cancel_as(self, bint debug)
 
@@ -272,6 +309,11 @@ cdef class TimerHandle(Handle):
 
 
 cdef unsigned long long _timer_sequence
+cdef object _spare_context
+
+cdef object _context_of(Handle handle)
+cdef object _take_empty_context()
+cdef void _give_back_empty_context(Handle handle, object context) noexcept
 
 @cython.locals(duplicate=Handle)
 cdef Handle _copy_handle(Handle handle)

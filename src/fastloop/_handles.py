@@ -44,7 +44,7 @@ class Handle:
 
     # Uncompiled, slots make handles as cheap as asyncio's; compiled, the
     # .pxd declares the same fields.
-    __slots__ = ("_callback", "_arguments", "_context", "_loop", "_cancelled",
+    __slots__ = ("_callback", "_arguments", "_context_if_made", "_loop", "_cancelled",
                  "_source_traceback", "_repr", "__weakref__")
 
     def __init__(self, callback, args, loop, context=None):
@@ -81,13 +81,18 @@ class Handle:
             return self._repr
         return "<{}>".format(" ".join(self._repr_info()))
 
+    @property
+    def _context(self):
+        """The context the callback runs in (asyncio's name)."""
+        return _context_of(self)
+
     def __copy__(self):
         # What copy.copy() does with asyncio's handles (a shallow copy of
         # every field), without Cython's pickling: see _copy_handle.
         return _copy_handle(self)
 
     def get_context(self):
-        return self._context
+        return _context_of(self)
 
     def cancel(self):
         if not self._cancelled:
@@ -112,12 +117,18 @@ class Handle:
         return self._cancelled
 
     def _run(self):
-        context = self._context
+        context = self._context_if_made
         # Held here: code that runs as the context is entered (3.13's context
         # watchers) may replace _args.
         args = self._arguments
         if cython.compiled:
             one_arg = self._one_arg
+            empty = context is None
+            if empty:
+                # The handle's while it runs: get_context() in the callback
+                # returns the context the callback runs in.
+                context = _take_empty_context()
+                self._context_if_made = context
             if ((one_arg or _is_exact_tuple(args))
                     and _is_exact_context(cython.cast(_ObjectPointer, context))):
                 # Context.run(callback, *args) in C calls, without its
@@ -138,6 +149,8 @@ class Handle:
                     _report_raised(self)
                     return
                 _release(result)
+                if empty:
+                    _give_back_empty_context(self, context)
                 return
             if one_arg:
                 args = (args,)
@@ -252,7 +265,8 @@ def _copy_handle(handle):
     duplicate._arguments = handle._arguments
     if cython.compiled:
         duplicate._one_arg = handle._one_arg
-    duplicate._context = handle._context
+    # Made now if empty: the copies share it, as asyncio's do.
+    duplicate._context_if_made = _context_of(handle)
     duplicate._loop = handle._loop
     duplicate._cancelled = handle._cancelled
     duplicate._source_traceback = handle._source_traceback
@@ -292,7 +306,7 @@ def _init_handle(handle, callback, args, loop, context, debug, one_arg=False):
     # the callback's one argument, kept without a tuple.
     if not cython.compiled:
         # asyncio's Handle.__init__: uncompiled, every bytecode counts.
-        handle._context = copy_context() if context is None else context
+        handle._context_if_made = copy_context() if context is None else context
         handle._loop = loop
         handle._callback = callback
         handle._arguments = args
@@ -300,13 +314,14 @@ def _init_handle(handle, callback, args, loop, context, debug, one_arg=False):
         handle._repr = None
         handle._source_traceback = _caller_stack() if debug else None
         return
-    if context is None:
+    if context is None and not _current_context_is_empty():
         context = PyContext_CopyCurrent()
         # The copy is the handle's alone: hidden. (Flagged first: a hidden
         # context is never unflagged.)
         handle._context_hidden = True
         PyObject_GC_UnTrack(context)
-    handle._context = context
+    # None: a copy would be empty (see "empty contexts").
+    handle._context_if_made = context
     handle._loop = loop
     handle._callback = callback
     handle._arguments = args
@@ -329,6 +344,60 @@ def _init_timer(timer, when, callback, args, loop, context, debug):
     timer._in_heap = False
     _timer_sequence += 1
     timer._order = _timer_sequence
+
+
+# -- empty contexts ----------------------------------------------------------
+#
+# A callback scheduled without context= runs in a copy of the context current
+# when it was scheduled. Mostly that context is empty (no context variable set
+# anywhere), and so is the copy: compiled, the handle then keeps None instead
+# of a new Context, and runs its callback in a spare empty context that the
+# module keeps. After the run the spare is taken back if it is still pristine:
+# nothing set in it, and nothing but the handle and _run holding it (no
+# reference, no weak reference that callback code could have taken through
+# get_context()). Otherwise the handle keeps it, and a new spare is made when
+# one is next needed. No code can tell the difference from a copy: the only
+# way to the context a callback runs in is through its handle, and a handle
+# asked for an empty context it has not made yet (get_context(), _context, a
+# copy) makes it then. This saves building, tracking, untracking and freeing a
+# Context per callback: 20-25 ns of call_soon's and call_soon_threadsafe's
+# 75-100 ns (3.12, 3.13).
+#
+# The spare is taken out of the module while a callback runs in it: a
+# callback that runs handles itself, or another thread's loop, finds none and
+# makes another.
+
+_spare_context = None
+
+
+def _context_of(handle):
+    """``handle``'s context, made now if it is an empty one not made yet."""
+    context = handle._context_if_made
+    if context is None:
+        context = PyContext_New()
+        handle._context_if_made = context
+    return context
+
+
+def _take_empty_context():
+    """The spare empty context, taken out of the module, or a new one."""
+    global _spare_context
+    context = _spare_context
+    if context is None:
+        return PyContext_New()
+    _spare_context = None
+    return context
+
+
+def _give_back_empty_context(handle, context):
+    """After ``handle`` ran in ``context``, an empty context it took: keep
+    the context as the spare again if still pristine (held by ``handle``
+    and by _run's variable alone), else leave it with the handle."""
+    global _spare_context
+    if _spare_context is None and _context_is_pristine(
+            cython.cast(_ObjectPointer, context), 2):
+        handle._context_if_made = None
+        _spare_context = context
 
 
 def new_handle(callback, args, loop, context, debug):
@@ -402,7 +471,7 @@ def _reveal_context(handle):
     """
     if cython.cast(Handle, handle)._context_hidden:
         cython.cast(Handle, handle)._context_hidden = False
-        context = cython.cast(_ObjectPointer, cython.cast(Handle, handle)._context)
+        context = cython.cast(_ObjectPointer, cython.cast(Handle, handle)._context_if_made)
         # Only a context is ever hidden, and tracking a tracked object is a
         # fatal error: both checked, whatever led here.
         if _is_exact_context(context) and not _gc_is_tracked(context):
@@ -437,7 +506,7 @@ def _traverse_handle(handle, visit, arg):
     if result:
         return result
     if cython.cast(Handle, handle)._context_hidden:
-        context = cython.cast(_ObjectPointer, cython.cast(Handle, handle)._context)
+        context = cython.cast(_ObjectPointer, cython.cast(Handle, handle)._context_if_made)
         if _refcount(context) == 1:
             return _gc_slots(context).tp_traverse(context, visit, arg)
     return 0

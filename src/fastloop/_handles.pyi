@@ -7,7 +7,7 @@ class Handle:
     _callback: Callable[..., object] | None
     _args: tuple[Any, ...] | None
     @property
-    def _context(self) -> contextvars.Context: ...  # read-only compiled
+    def _context(self) -> contextvars.Context: ...  # read-only
     _loop: Any
     _cancelled: bool
     _source_traceback: list[Any] | None
