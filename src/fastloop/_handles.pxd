@@ -70,8 +70,60 @@ cdef extern from *:
     }
     """
     bint _current_context_is_empty "fastloop_current_context_is_empty" () noexcept
-    bint _context_is_pristine "fastloop_context_is_pristine" (
+
+# The spare empty context. In C: handing it over and taking it back move a
+# reference without reference-count writes that are read back at once (3.12+
+# increments the low 32 bits of the count and decrements the whole word: a
+# narrow store read back as a wide load stalls until the store is done).
+cdef extern from *:
+    """
+    #ifdef __PYX_HAVE__fastloop___handles
+    /* A reference the module owns, or NULL while a callback runs in it. */
+    static PyObject *fastloop_spare_context = NULL;
+
+    /* A new reference to an empty context, NULL with an error set on
+       failure: the spare's own reference, handed over, or a new context. */
+    static PyObject *fastloop_take_empty_context(void) {
+        PyObject *context = fastloop_spare_context;
+        if (context == NULL) {
+            return PyContext_New();
+        }
+        fastloop_spare_context = NULL;
+        return context;
+    }
+
+    /* Keep ``context`` as the spare, with a reference of the module's own,
+       if there is no spare and the context is pristine with ``references``
+       holders: 1 if kept. (The count is written as a whole word: the
+       holders let go of theirs right after.) */
+    static int fastloop_keep_spare_context(PyObject *context, Py_ssize_t references) {
+        if (fastloop_spare_context != NULL
+                || !fastloop_context_is_pristine(context, references)) {
+            return 0;
+        }
+        Py_SET_REFCNT(context, Py_REFCNT(context) + 1);
+        fastloop_spare_context = context;
+        return 1;
+    }
+
+    /* At module init: an interpreter finalized and made again (embedding)
+       imports the module again, and the old spare died with the old one. */
+    static void fastloop_forget_spare_context(void) {
+        fastloop_spare_context = NULL;
+    }
+    #endif  /* __PYX_HAVE__fastloop___handles */
+
+    /* The reference ``owned`` as Cython's: Cython takes what a function
+       declared to return an object returns as a new reference. */
+    static PyObject *fastloop_as_owned(PyObject *owned) {
+        return owned;
+    }
+    """
+    PyObject *_take_empty_context "fastloop_take_empty_context" () noexcept
+    bint _keep_spare_context "fastloop_keep_spare_context" (
         PyObject *context, Py_ssize_t references) noexcept
+    void _forget_spare_context "fastloop_forget_spare_context" () noexcept
+    object _as_owned "fastloop_as_owned" (PyObject *owned)
 
 cdef extern from *:
     """
@@ -293,7 +345,7 @@ cdef class Handle:
     cdef public object _repr
     cdef object __weakref__
 
-    @cython.locals(result=_ObjectPointer, empty=bint)
+    @cython.locals(result=_ObjectPointer, empty=bint, spare=_ObjectPointer)
     cpdef _run(self)
     cdef _cancel_as(self, bint debug)
 
@@ -309,11 +361,7 @@ cdef class TimerHandle(Handle):
 
 
 cdef unsigned long long _timer_sequence
-cdef object _spare_context
-
 cdef object _context_of(Handle handle)
-cdef object _take_empty_context()
-cdef void _give_back_empty_context(Handle handle, object context) noexcept
 
 @cython.locals(duplicate=Handle)
 cdef Handle _copy_handle(Handle handle)

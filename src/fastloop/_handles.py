@@ -125,9 +125,13 @@ class Handle:
             one_arg = self._one_arg
             empty = context is None
             if empty:
+                spare = _take_empty_context()
+                if spare is cython.NULL:
+                    _report_raised(self)
+                    return
+                context = _as_owned(spare)
                 # The handle's while it runs: get_context() in the callback
                 # returns the context the callback runs in.
-                context = _take_empty_context()
                 self._context_if_made = context
             if ((one_arg or _is_exact_tuple(args))
                     and _is_exact_context(cython.cast(_ObjectPointer, context))):
@@ -149,8 +153,9 @@ class Handle:
                     _report_raised(self)
                     return
                 _release(result)
-                if empty:
-                    _give_back_empty_context(self, context)
+                # Still pristine: held by the handle and by ``context`` alone.
+                if empty and _keep_spare_context(cython.cast(_ObjectPointer, context), 2):
+                    self._context_if_made = None
                 return
             if one_arg:
                 args = (args,)
@@ -365,9 +370,7 @@ def _init_timer(timer, when, callback, args, loop, context, debug):
 #
 # The spare is taken out of the module while a callback runs in it: a
 # callback that runs handles itself, or another thread's loop, finds none and
-# makes another.
-
-_spare_context = None
+# makes another. (The spare's functions are C, in _handles.pxd.)
 
 
 def _context_of(handle):
@@ -379,25 +382,8 @@ def _context_of(handle):
     return context
 
 
-def _take_empty_context():
-    """The spare empty context, taken out of the module, or a new one."""
-    global _spare_context
-    context = _spare_context
-    if context is None:
-        return PyContext_New()
-    _spare_context = None
-    return context
-
-
-def _give_back_empty_context(handle, context):
-    """After ``handle`` ran in ``context``, an empty context it took: keep
-    the context as the spare again if still pristine (held by ``handle``
-    and by _run's variable alone), else leave it with the handle."""
-    global _spare_context
-    if _spare_context is None and _context_is_pristine(
-            cython.cast(_ObjectPointer, context), 2):
-        handle._context_if_made = None
-        _spare_context = context
+if cython.compiled:
+    _forget_spare_context()
 
 
 def new_handle(callback, args, loop, context, debug):
