@@ -3,6 +3,7 @@
 import asyncio
 import contextvars
 import copy
+import gc
 import sys
 import threading
 import weakref
@@ -234,6 +235,63 @@ def test_context_a_callback_kept_is_not_the_next_callbacks(loop, kept_by):
     context = kept[0] if kept_by == "reference" else kept[0]()
     assert context is handle_context(handles[0])
     assert request_id not in context
+
+
+def test_handle_its_callback_re_initialises_keeps_the_new_context(loop):
+    # __init__ again, on the running handle, while the callback holds the
+    # context it runs in: the handle keeps what __init__ gave it, and the
+    # context held is nobody else's.
+    kept = []
+    given = contextvars.Context()
+
+    def callback():
+        kept.append(handle_context(handles[0]))
+        handles[0].__init__(print, (), loop, context=given)
+
+    handles = [in_an_empty_context(loop.call_soon, callback)]
+    run_once(loop)
+    in_an_empty_context(loop.call_soon, request_id.set, "set by the next callback")
+    run_once(loop)
+
+    assert handle_context(handles[0]) is given
+    assert request_id not in kept[0]
+
+
+def test_handle_re_initialised_from_a_set_context_keeps_a_copy_of_it(loop):
+    # As above, __init__ copying the current context this time (compiled,
+    # a copy hidden from the garbage collector: freed as if it were not,
+    # it crashed the process).
+    kept = []
+
+    def callback():
+        kept.append(handle_context(handles[0]))
+        other = contextvars.Context()
+        other.run(request_id.set, "set where __init__ ran")
+        other.run(handles[0].__init__, print, (), loop)
+
+    handles = [in_an_empty_context(loop.call_soon, callback)]
+    run_once(loop)
+    context = handle_context(handles[0])
+    del handles[:]
+    gc.collect()
+    in_an_empty_context(loop.call_soon, request_id.set, "set by the next callback")
+    run_once(loop)
+
+    assert context[request_id] == "set where __init__ ran"
+    assert request_id not in kept[0]
+
+
+def test_context_of_a_callback_that_set_a_variable_and_raised_keeps_it(loop, caplog):
+    def callback():
+        request_id.set("set before raising")
+        raise ValueError("the callback failed")
+
+    handle = in_an_empty_context(loop.call_soon, callback)
+    run_once(loop)
+
+    assert handle_context(handle)[request_id] == "set before raising"
+    [record] = caplog.records
+    assert record.exc_info[0] is ValueError
 
 
 def test_copy_of_a_handle_shares_its_context(loop):

@@ -101,7 +101,13 @@ cdef extern from *:
                 || !fastloop_context_is_pristine(context, references)) {
             return 0;
         }
+    #ifdef Py_REF_DEBUG
+        /* Counted in the debug build's total of references, which the
+           holders' decrements count down. */
+        Py_INCREF(context);
+    #else
         Py_SET_REFCNT(context, Py_REFCNT(context) + 1);
+    #endif
         fastloop_spare_context = context;
         return 1;
     }

@@ -118,7 +118,7 @@ class Handle:
 
     def _run(self):
         context = self._context_if_made
-        # Held here: code that runs as the context is entered (3.13's context
+        # Held here: code that runs as the context is entered (3.14's context
         # watchers) may replace _args.
         args = self._arguments
         if cython.compiled:
@@ -153,8 +153,11 @@ class Handle:
                     _report_raised(self)
                     return
                 _release(result)
-                # Still pristine: held by the handle and by ``context`` alone.
-                if empty and _keep_spare_context(cython.cast(_ObjectPointer, context), 2):
+                # Still the handle's (the callback may have run __init__ on
+                # its own handle), and pristine: held by the handle and by
+                # ``context`` alone.
+                if (empty and self._context_if_made is context
+                        and _keep_spare_context(cython.cast(_ObjectPointer, context), 2)):
                     self._context_if_made = None
                 return
             if one_arg:
@@ -361,16 +364,20 @@ def _init_timer(timer, when, callback, args, loop, context, debug):
 # nothing set in it, and nothing but the handle and _run holding it (no
 # reference, no weak reference that callback code could have taken through
 # get_context()). Otherwise the handle keeps it, and a new spare is made when
-# one is next needed. No code can tell the difference from a copy: the only
-# way to the context a callback runs in is through its handle, and a handle
-# asked for an empty context it has not made yet (get_context(), _context, a
-# copy) makes it then. This saves building, tracking, untracking and freeing a
-# Context per callback: 20-25 ns of call_soon's and call_soon_threadsafe's
-# 75-100 ns (3.12, 3.13).
+# one is next needed. Python code reaches the context a callback runs in only
+# through its handle, and a handle asked for an empty context it has not made
+# yet (get_context(), _context, a copy) makes it then: what a program can see
+# is asyncio's, values and identities of every context it holds alike. What
+# it cannot hold shows only to introspection: id() of a context let go of
+# (asked again after the run, a handle makes a new one), gc.get_referents()
+# and gc.get_objects(), and C code that reads the thread state. This saves
+# building, tracking, untracking and freeing a Context per callback: 20-25 ns
+# of call_soon's and call_soon_threadsafe's 75-100 ns (3.12, 3.13).
 #
 # The spare is taken out of the module while a callback runs in it: a
-# callback that runs handles itself, or another thread's loop, finds none and
-# makes another. (The spare's functions are C, in _handles.pxd.)
+# callback that runs handles itself finds none and makes another, and so
+# does a loop in another thread while this callback has let go of the GIL.
+# (The spare's functions are C, in _handles.pxd.)
 
 
 def _context_of(handle):
