@@ -360,10 +360,10 @@ def _init_timer(timer, when, callback, args, loop, context, debug):
 # when it was scheduled. Mostly that context is empty (no context variable set
 # anywhere), and so is the copy: compiled, the handle then keeps None instead
 # of a new Context, and runs its callback in a spare empty context that the
-# module keeps. After the run the spare is taken back if it is still pristine:
-# nothing set in it, and nothing but the handle and _run holding it (no
-# reference, no weak reference that callback code could have taken through
-# get_context()). Otherwise the handle keeps it, and a new spare is made when
+# module keeps. After the run the spare is taken back if the handle still
+# holds it and it is pristine: nothing set in it, and nothing but the handle
+# and _run holding it (no reference, no weak reference that callback code
+# could have taken through get_context()). Otherwise the handle keeps it, and a new spare is made when
 # one is next needed. Python code reaches the context a callback runs in only
 # through its handle, and a handle asked for an empty context it has not made
 # yet (get_context(), _context, a copy) makes it then: what a program can see
