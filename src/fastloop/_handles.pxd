@@ -1,7 +1,7 @@
 cimport cython
 from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject
 
-from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_New
+from cpython.contextvars cimport PyContext_New
 
 
 cdef extern from "Python.h":
@@ -38,19 +38,28 @@ cdef extern from "Python.h":
     int _exit_context "PyContext_Exit" (object context) noexcept
     void _release "Py_XDECREF" (PyObject *obj)
 
-# Empty contexts (see "empty contexts" in _handles.py).
+# Empty contexts (see "empty contexts" in _handles.py), in C: the spare
+# changes hands by moving a reference, without reference-count writes that
+# are read back at once (3.12+ increments the low 32 bits of the count and
+# decrements the whole word: a narrow store read back as a wide load stalls
+# until the store is done).
 cdef extern from *:
     """
+    #ifdef __PYX_HAVE__fastloop___handles
     static Py_ssize_t fastloop_context_length(PyObject *context) {
         return PyContext_Type.tp_as_mapping->mp_length(context);
     }
 
-    /* Whether a copy of this thread's current context would be empty. A
+    /* A copy of this thread's current context (a new reference, NULL with
+       an error set on failure), or None where the copy would be empty. A
        thread that never touched a context variable has none yet (NULL). */
-    static int fastloop_current_context_is_empty(void) {
+    static PyObject *fastloop_copy_current_context_unless_empty(void) {
         PyObject *context = PyThreadState_Get()->context;
-        return context == NULL
-            || (PyContext_CheckExact(context) && fastloop_context_length(context) == 0);
+        if (context == NULL
+                || (PyContext_CheckExact(context) && fastloop_context_length(context) == 0)) {
+            Py_RETURN_NONE;
+        }
+        return PyContext_Copy(context);
     }
 
     /* Whether nothing but ``references`` known holders can reach an exact
@@ -68,16 +77,7 @@ cdef extern from *:
         }
         return fastloop_context_length(context) == 0;
     }
-    """
-    bint _current_context_is_empty "fastloop_current_context_is_empty" () noexcept
 
-# The spare empty context. In C: handing it over and taking it back move a
-# reference without reference-count writes that are read back at once (3.12+
-# increments the low 32 bits of the count and decrements the whole word: a
-# narrow store read back as a wide load stalls until the store is done).
-cdef extern from *:
-    """
-    #ifdef __PYX_HAVE__fastloop___handles
     /* A reference the module owns, or NULL while a callback runs in it. */
     static PyObject *fastloop_spare_context = NULL;
 
@@ -117,14 +117,15 @@ cdef extern from *:
     static void fastloop_forget_spare_context(void) {
         fastloop_spare_context = NULL;
     }
-    #endif  /* __PYX_HAVE__fastloop___handles */
 
     /* The reference ``owned`` as Cython's: Cython takes what a function
        declared to return an object returns as a new reference. */
     static PyObject *fastloop_as_owned(PyObject *owned) {
         return owned;
     }
+    #endif  /* __PYX_HAVE__fastloop___handles */
     """
+    object _copy_current_context_unless_empty "fastloop_copy_current_context_unless_empty" ()
     PyObject *_take_empty_context "fastloop_take_empty_context" () noexcept
     bint _keep_spare_context "fastloop_keep_spare_context" (
         PyObject *context, Py_ssize_t references) noexcept

@@ -322,13 +322,14 @@ def _init_handle(handle, callback, args, loop, context, debug, one_arg=False):
         handle._repr = None
         handle._source_traceback = _caller_stack() if debug else None
         return
-    if context is None and not _current_context_is_empty():
-        context = PyContext_CopyCurrent()
-        # The copy is the handle's alone: hidden. (Flagged first: a hidden
-        # context is never unflagged.)
-        handle._context_hidden = True
-        PyObject_GC_UnTrack(context)
-    # None: a copy would be empty (see "empty contexts").
+    if context is None:
+        # None still where the copy would be empty (see "empty contexts").
+        context = _copy_current_context_unless_empty()
+        if context is not None:
+            # The copy is the handle's alone: hidden. (Flagged first: a
+            # hidden context is never unflagged.)
+            handle._context_hidden = True
+            PyObject_GC_UnTrack(context)
     handle._context_if_made = context
     handle._loop = loop
     handle._callback = callback
