@@ -22,6 +22,7 @@ CHECKED_NAMES = {
     "format_handle",
     "future_get_loop",
     "set_result_unless_cancelled",
+    "run_until_complete_cb",
     "is_debug_mode",
     "iscoroutinefunction",
     "default_event_loop_policy_base",
@@ -128,6 +129,27 @@ def test_future_get_loop_returns_the_loop_of_a_future(stock_loop):
     future = stock_loop.create_future()
 
     assert aio_private.future_get_loop(future) is stock_loop
+
+
+def test_run_until_complete_cb_stops_the_loop_of_the_future(stock_loop):
+    future = stock_loop.create_future()
+    future.add_done_callback(aio_private.run_until_complete_cb)
+    stock_loop.call_soon(future.set_result, None)
+    ran_after = []
+    stock_loop.call_later(60, ran_after.append, "the loop kept running")
+
+    stock_loop.run_forever()  # returns only once the callback stops it
+
+    assert future.done() and ran_after == []
+
+
+def test_run_until_complete_cb_leaves_the_loop_alone_for_keyboard_interrupt(stock_loop):
+    future = stock_loop.create_future()
+    future.set_exception(KeyboardInterrupt())
+
+    aio_private.run_until_complete_cb(future)
+
+    assert not stock_loop._stopping
 
 
 def test_set_result_unless_cancelled_sets_the_result(stock_loop):

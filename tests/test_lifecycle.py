@@ -175,6 +175,37 @@ def test_run_until_complete_of_a_done_future_returns_its_result(loop):
     assert loop.run_until_complete(future) == "already done"
 
 
+def test_the_task_run_until_complete_drives_carries_asyncios_own_done_callback(loop):
+    # anyio finds its root task (the one run_until_complete() drives) by
+    # this callback's identity: asyncio.base_events._run_until_complete_cb.
+    async def callbacks_of_the_running_task():
+        return [callback for callback, _ in asyncio.current_task()._callbacks]
+
+    callbacks = loop.run_until_complete(callbacks_of_the_running_task())
+
+    assert asyncio.base_events._run_until_complete_cb in callbacks
+
+
+def test_a_future_run_until_complete_gave_up_on_does_not_stop_the_loop_later(loop):
+    future = loop.create_future()
+    loop.call_soon(loop.stop)
+    with pytest.raises(RuntimeError, match="Event loop stopped before Future completed"):
+        loop.run_until_complete(future)
+    ran = []
+
+    def two_iterations_later():
+        ran.append("ran")
+        loop.stop()
+
+    # Were run_until_complete's callback still on the future, it would stop
+    # the loop in the iteration after the result is set, before this runs.
+    loop.call_soon(future.set_result, None)
+    loop.call_soon(loop.call_soon, loop.call_soon, two_iterations_later)
+    loop.run_forever()
+
+    assert ran == ["ran"]
+
+
 def test_keyboard_interrupt_in_a_coroutine_propagates_without_an_unretrieved_exception_log(
         loop, caplog):
     async def interrupted():

@@ -60,6 +60,11 @@ format_handle = _base_events._format_handle
 # The loop a future belongs to (Future.get_loop(), or _loop on old futures).
 future_get_loop = _futures._get_loop
 
+# run_until_complete()'s done callback on the future it runs: stops the loop.
+# asyncio's own function, not a copy: anyio recognises the task that
+# run_until_complete() drives (its root task) by this callback's identity.
+run_until_complete_cb = _base_events._run_until_complete_cb
+
 # Sets a future's result unless it was cancelled meanwhile.
 set_result_unless_cancelled = _futures._set_result_unless_cancelled
 

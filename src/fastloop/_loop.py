@@ -39,15 +39,6 @@ _NO_TLS = "TLS transports are not implemented in fastloop yet"
 _HANDLER_IN_FAILED_CONTEXT = _PY312
 
 
-def _run_until_complete_cb(future):
-    if not future.cancelled():
-        exc = future.exception()
-        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-            # asyncio issue #22429: run_forever() already finished.
-            return
-    aio_private.future_get_loop(future).stop()
-
-
 def _fileobj_to_fd(fileobj):
     """An fd from an int or an object with fileno(), as selectors does it."""
     if isinstance(fileobj, int):
@@ -169,7 +160,7 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
             # The caller sees the exception if it does not complete: no
             # need for the "Task was destroyed but it is pending" log.
             future._log_destroy_pending = False
-        future.add_done_callback(_run_until_complete_cb)
+        future.add_done_callback(aio_private.run_until_complete_cb)
         try:
             self.run_forever()
         except:
@@ -179,7 +170,7 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
                 future.exception()
             raise
         finally:
-            future.remove_done_callback(_run_until_complete_cb)
+            future.remove_done_callback(aio_private.run_until_complete_cb)
         if not future.done():
             raise RuntimeError("Event loop stopped before Future completed.")
         return future.result()
