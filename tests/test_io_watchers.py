@@ -180,6 +180,65 @@ def test_remove_reader_on_a_closed_loop_returns_false(loop, socket_pair):
     assert loop.remove_reader(left) is False
 
 
+@pytest.mark.parametrize("kind", ["reader", "writer"])
+def test_a_socket_closed_while_watched_is_removed_by_the_object(loop, kind):
+    # Its fileno() is -1 now: selectors finds it by identity among the
+    # watched objects. anyio removes the reader of a socket it just closed.
+    sock, peer = socket.socketpair()
+    with peer:
+        getattr(loop, f"add_{kind}")(sock, print)
+        sock.close()
+
+        assert getattr(loop, f"remove_{kind}")(sock) is True
+        with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+            getattr(loop, f"remove_{kind}")(sock)
+
+
+@pytest.mark.parametrize("kind", ["reader", "writer"])
+def test_removing_a_closed_socket_never_watched_raises_value_error(loop, kind):
+    sock, peer = socket.socketpair()
+    peer.close()
+    sock.close()
+
+    with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+        getattr(loop, f"remove_{kind}")(sock)
+
+
+def test_a_closed_socket_is_forgotten_once_its_fd_is_no_longer_watched(loop):
+    sock, peer = socket.socketpair()
+    with peer:
+        loop.add_reader(sock, print)
+        loop.add_writer(sock, print)
+        loop.remove_reader(sock)
+        loop.remove_writer(sock)
+        sock.close()
+
+        with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+            loop.remove_reader(sock)
+
+
+def test_a_socket_first_watched_by_its_fd_number_is_not_found_by_the_object(loop):
+    # selectors keeps what an fd was first registered as: here the number.
+    sock, peer = socket.socketpair()
+    with peer:
+        loop.add_reader(sock.fileno(), print)
+        loop.add_writer(sock, print)
+        sock.close()
+
+        with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+            loop.remove_writer(sock)
+
+
+def test_removing_a_closed_socket_from_a_closed_loop_returns_false(loop):
+    sock, peer = socket.socketpair()
+    with peer:
+        loop.add_reader(sock, print)
+        loop.close()
+        sock.close()
+
+        assert loop.remove_reader(sock) is False
+
+
 def test_add_reader_on_a_closed_loop_raises_runtime_error(loop, socket_pair):
     left, _ = socket_pair
     loop.close()

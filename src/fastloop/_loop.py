@@ -39,15 +39,19 @@ _NO_TLS = "TLS transports are not implemented in fastloop yet"
 _HANDLER_IN_FAILED_CONTEXT = _PY312
 
 
+def _fileno(fileobj):
+    """``fileobj`` if an int, else its fileno(), as asyncio takes an fd."""
+    if isinstance(fileobj, int):
+        return fileobj
+    try:
+        return int(fileobj.fileno())
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError(f"Invalid file object: {fileobj!r}") from None
+
+
 def _fileobj_to_fd(fileobj):
     """An fd from an int or an object with fileno(), as selectors does it."""
-    if isinstance(fileobj, int):
-        fd = fileobj
-    else:
-        try:
-            fd = int(fileobj.fileno())
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    fd = _fileno(fileobj)
     if fd < 0:
         raise ValueError(f"Invalid file descriptor: {fd}")
     return fd
@@ -264,21 +268,35 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
         return fileno
 
+    def _fd_to_unwatch(self, fileobj):
+        """The fd remove_reader and remove_writer stop watching for
+        ``fileobj``. As asyncio's selectors do, a socket closed since it was
+        watched (its fileno() is -1 now) is found by the object itself."""
+        fd = _fileno(fileobj)
+        if fd >= 0:
+            return self._ensure_fd_no_transport(fileobj)
+        if self._closed:
+            return fd  # nothing is watched: _remove_fd_handle says False
+        watched_fd = self._fd_watched_as(fileobj)
+        if watched_fd < 0:
+            raise ValueError(f"Invalid file descriptor: {fd}")
+        return watched_fd
+
     def add_reader(self, fd, callback, *args):
         """Call ``callback(*args)`` whenever ``fd`` is readable."""
-        self._add_reader(self._ensure_fd_no_transport(fd), callback, *args)
+        self._watch_file(fd, self._ensure_fd_no_transport(fd), 0, callback, args)
 
     def remove_reader(self, fd):
         """Stop watching ``fd`` for reading; True if it was watched."""
-        return self._remove_reader(self._ensure_fd_no_transport(fd))
+        return self._remove_reader(self._fd_to_unwatch(fd))
 
     def add_writer(self, fd, callback, *args):
         """Call ``callback(*args)`` whenever ``fd`` is writable."""
-        self._add_writer(self._ensure_fd_no_transport(fd), callback, *args)
+        self._watch_file(fd, self._ensure_fd_no_transport(fd), 1, callback, args)
 
     def remove_writer(self, fd):
         """Stop watching ``fd`` for writing; True if it was watched."""
-        return self._remove_writer(self._ensure_fd_no_transport(fd))
+        return self._remove_writer(self._fd_to_unwatch(fd))
 
     # -- the default executor ------------------------------------------------
 

@@ -109,6 +109,9 @@ class Scheduler:
         self._poller = Poller()
         # fd -> [reader Handle or None, writer Handle or None]
         self._fd_handles = {}
+        # fd -> the object add_reader/add_writer first watched it as, where
+        # not an int (see _watch_file).
+        self._watched_files = {}
         self._closed = False
         self._stopping = False
         self._debug = False
@@ -332,6 +335,28 @@ class Scheduler:
     def _remove_writer(self, fd):
         return self._remove_fd_handle(fd, 1, False)
 
+    def _watch_file(self, fileobj, fd, slot, callback, args):
+        """add_reader/add_writer: watch ``fd``, the fd of ``fileobj``.
+
+        The object an fd is first watched as is kept while the fd is
+        watched, as selectors keeps it: remove_reader and remove_writer find
+        a socket closed since (its fileno() is -1) by the object
+        (_fd_watched_as). anyio, for one, removes the reader of a socket it
+        has just closed.
+        """
+        first = fd not in self._fd_handles
+        handle = self._add_fd_handle(fd, slot, callback, args, False)
+        if first and not isinstance(fileobj, int):
+            self._watched_files[fd] = fileobj
+        return handle
+
+    def _fd_watched_as(self, fileobj):
+        """The fd that add_reader/add_writer watch as ``fileobj``, or -1."""
+        for fd, watched in self._watched_files.items():
+            if watched is fileobj:
+                return fd
+        return -1
+
     def _add_fd_handle(self, fd, slot, callback, args, once):
         """Watch ``fd`` in ``slot`` with a new handle for ``callback(*args)``,
         replacing (cancelling) the slot's previous handle; ``once``: as a
@@ -376,6 +401,8 @@ class Scheduler:
             self._poller.set_interest(fd, _slot_event(1 - slot))
         else:
             del self._fd_handles[fd]
+            if self._watched_files:
+                self._watched_files.pop(fd, None)
             if reported_once:
                 self._poller.keep_disarmed(fd)
             else:
@@ -657,6 +684,7 @@ class Scheduler:
         self._batched_writers.clear()
         self._timers.clear()
         self._fd_handles.clear()
+        self._watched_files.clear()
         self._poller.close()
         self._self_writer_fd = -1
         self._self_reader.close()
