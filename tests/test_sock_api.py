@@ -2,6 +2,7 @@
 sockets, with cancellation and the errors asyncio raises."""
 
 import asyncio
+import gc
 import os
 import socket
 import ssl
@@ -153,6 +154,44 @@ def test_sock_connect_to_a_closed_port_raises_connection_refused(loop):
 
     with pytest.raises(ConnectionRefusedError):
         loop.run_until_complete(main())
+
+
+@pytest.mark.parametrize("connect", ["sock_connect", "create_connection"])
+def test_a_failed_connect_leaves_its_error_in_no_cycle_with_a_future(loop, connect):
+    # The error's traceback keeps the frames it went through: holding the
+    # future that carried it, they would make a cycle (which anyio's happy
+    # eyeballs tests look for). asyncio's frames let go of their futures.
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))  # bound, not listening: refused
+        address = bound.getsockname()
+
+        async def attempt():
+            try:
+                if connect == "sock_connect":
+                    with socket.socket() as client:
+                        client.setblocking(False)
+                        await loop.sock_connect(client, address)
+                else:
+                    await loop.create_connection(asyncio.Protocol, *address)
+            except ConnectionRefusedError as error:
+                return error
+
+        async def main():
+            # In a task of its own, gone (with the handle that woke it) by
+            # the time the error is looked at.
+            error = await asyncio.ensure_future(attempt())
+            await asyncio.sleep(0)
+            return type(error), [referrer for referrer in gc.get_referrers(error)
+                                 if isinstance(referrer, asyncio.Future)]
+
+        gc.disable()  # a collection could break the cycle before it is looked for
+        try:
+            error_type, futures_holding_it = loop.run_until_complete(main())
+        finally:
+            gc.enable()
+
+    assert error_type is ConnectionRefusedError
+    assert futures_holding_it == []
 
 
 def test_sock_connect_resolves_a_host_name(loop, tmp_path):

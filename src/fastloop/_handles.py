@@ -170,9 +170,10 @@ class Handle:
             raise
         except BaseException as exc:
             self._report_exception(exc)
-        # An exception's traceback keeps this frame, and so the handle,
-        # alive: a cycle, unless the frame lets go of it (as asyncio's).
-        self = None  # noqa: F841
+        # An exception's traceback keeps this frame (the callback's caller),
+        # and so the handle and its arguments, alive: a cycle through a
+        # future among them, unless the frame lets go (as asyncio's).
+        self = args = None  # noqa: F841
 
     def _report_exception(self, exc):
         callback = aio_private.format_callback_source(

@@ -111,6 +111,9 @@ def _retry_when_ready(loop, fd, future, operation, sock):
         raise
     except BaseException as exc:
         future.set_exception(exc)
+        # The exception's traceback keeps this frame: a cycle through the
+        # future unless the frame lets go of it (as asyncio's callbacks do).
+        future = None  # noqa: F841
     else:
         future.set_result(result)
 
@@ -130,6 +133,7 @@ def _read_when_ready(loop, fd, future, sock, argument, into):
         raise
     except BaseException as exc:
         future.set_exception(exc)
+        future = None  # noqa: F841 (as in _retry_when_ready)
         return
     if result is None:
         _rearm(loop, fd)
@@ -180,6 +184,8 @@ class SocketOperations:
             return await future
         finally:
             _unwatch(self, fd, slot, handle, future)
+            # The error's traceback keeps this frame: no cycle through the future.
+            future = handle = None
 
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from ``sock``."""
@@ -196,6 +202,7 @@ class SocketOperations:
             return await future
         finally:
             _unwatch(self, fd, _READER, handle, future)
+            future = handle = None  # (as in _wait_once)
 
     async def sock_recv_into(self, sock, buf):
         """Receive into the writable buffer ``buf``; return the byte count."""
@@ -211,6 +218,7 @@ class SocketOperations:
             return await future
         finally:
             _unwatch(self, fd, _READER, handle, future)
+            future = handle = None  # (as in _wait_once)
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to ``bufsize`` bytes: (data, address)."""
@@ -238,6 +246,7 @@ class SocketOperations:
             await future
         finally:
             _unwatch(self, fd, _WRITER, handle, future)
+            future = handle = None  # (as in _wait_once)
 
     def _sock_sendall(self, future, sock, view, position):
         if future.done():
@@ -249,6 +258,7 @@ class SocketOperations:
             raise
         except BaseException as exc:
             future.set_exception(exc)
+            future = None  # noqa: F841 (as in _retry_when_ready)
             return
         start += sent
         if start == len(view):
