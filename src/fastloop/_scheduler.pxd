@@ -366,7 +366,6 @@ cdef class Scheduler:
     cdef TimerQueue _timers
     cdef Poller _poller
     cdef dict _fd_handles
-    cdef dict _watched_files
     cdef public bint _closed
     cdef public bint _stopping
     cdef public bint _debug

@@ -107,11 +107,9 @@ class Scheduler:
         self._batched_writers = []
         self._timers = TimerQueue()
         self._poller = Poller()
-        # fd -> [reader Handle or None, writer Handle or None]
+        # fd -> [reader Handle or None, writer Handle or None, file object or
+        # None] (see "readers and writers")
         self._fd_handles = {}
-        # fd -> the object add_reader/add_writer first watched it as, where
-        # not an int (see _watch_file).
-        self._watched_files = {}
         self._closed = False
         self._stopping = False
         self._debug = False
@@ -318,8 +316,8 @@ class Scheduler:
 
     # -- readers and writers -------------------------------------------------
     #
-    # _fd_handles[fd] is [reader, writer]: slot 0 is watched for READABLE,
-    # slot 1 for WRITABLE. A watch is level-triggered (add_reader, transports)
+    # _fd_handles[fd] is [reader, writer, file object]: slot 0 is watched for
+    # READABLE, slot 1 for WRITABLE (the object: see _watch_file). A watch is level-triggered (add_reader, transports)
     # or, for a sock_* wait, one-shot: see _poller. One-shot only while the
     # wait is the fd's only watcher; beside another it is level-triggered.
 
@@ -347,13 +345,13 @@ class Scheduler:
         first = fd not in self._fd_handles
         handle = self._add_fd_handle(fd, slot, callback, args, False)
         if first and not isinstance(fileobj, int):
-            self._watched_files[fd] = fileobj
+            self._fd_handles[fd][2] = fileobj
         return handle
 
     def _fd_watched_as(self, fileobj):
         """The fd that add_reader/add_writer watch as ``fileobj``, or -1."""
-        for fd, watched in self._watched_files.items():
-            if watched is fileobj:
+        for fd, handles in self._fd_handles.items():
+            if handles[2] is fileobj:
                 return fd
         return -1
 
@@ -374,7 +372,7 @@ class Scheduler:
         else:
             self._poller.set_interest(fd, mask)
         if handles is None:
-            handles = [None, None]
+            handles = [None, None, None]
             self._fd_handles[fd] = handles
         previous = handles[slot]
         handles[slot] = handle
@@ -401,8 +399,6 @@ class Scheduler:
             self._poller.set_interest(fd, _slot_event(1 - slot))
         else:
             del self._fd_handles[fd]
-            if self._watched_files:
-                self._watched_files.pop(fd, None)
             if reported_once:
                 self._poller.keep_disarmed(fd)
             else:
@@ -684,7 +680,6 @@ class Scheduler:
         self._batched_writers.clear()
         self._timers.clear()
         self._fd_handles.clear()
-        self._watched_files.clear()
         self._poller.close()
         self._self_writer_fd = -1
         self._self_reader.close()
