@@ -365,14 +365,15 @@ def _init_timer(timer, when, callback, args, loop, context, debug):
 # module keeps. After the run the spare is taken back if the handle still
 # holds it and it is pristine: nothing set in it, and nothing but the handle
 # and _run holding it (no reference, no weak reference that callback code
-# could have taken through get_context()). Otherwise the handle keeps it, and a new spare is made when
-# one is next needed. Python code reaches the context a callback runs in only
-# through its handle, and a handle asked for an empty context it has not made
-# yet (get_context(), _context, a copy) makes it then: what a program can see
-# is asyncio's, values and identities of every context it holds alike. What
-# it cannot hold shows only to introspection: id() of a context let go of
-# (asked again after the run, a handle makes a new one), gc.get_referents()
-# and gc.get_objects(), and C code that reads the thread state. This saves
+# could have taken through get_context()). Otherwise the handle keeps it,
+# and a new spare is made when one is next needed. Python code reaches the
+# context a callback runs in only through its handle, and a handle asked for
+# an empty context it has not made yet (get_context(), _context, a copy)
+# makes it then: what a program can see is asyncio's, values and identities
+# of every context it holds alike. What it cannot hold shows only to
+# introspection: id() of a context let go of (asked again after the run, a
+# handle makes a new one), gc.get_referents() and gc.get_objects(), and C
+# code that reads the thread state. This saves
 # building, tracking, untracking and freeing a Context per callback: 20-25 ns
 # of call_soon's and call_soon_threadsafe's 75-100 ns (3.12, 3.13).
 #

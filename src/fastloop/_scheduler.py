@@ -317,9 +317,10 @@ class Scheduler:
     # -- readers and writers -------------------------------------------------
     #
     # _fd_handles[fd] is [reader, writer, file object]: slot 0 is watched for
-    # READABLE, slot 1 for WRITABLE (the object: see _watch_file). A watch is level-triggered (add_reader, transports)
-    # or, for a sock_* wait, one-shot: see _poller. One-shot only while the
-    # wait is the fd's only watcher; beside another it is level-triggered.
+    # READABLE, slot 1 for WRITABLE (the object: see _watch_file). A watch is
+    # level-triggered (add_reader, transports) or, for a sock_* wait,
+    # one-shot: see _poller. One-shot only while the wait is the fd's only
+    # watcher; beside another it is level-triggered.
 
     def _add_reader(self, fd, callback, *args):
         return self._add_fd_handle(fd, 0, callback, args, False)
