@@ -499,10 +499,15 @@ class Loop(Scheduler, SignalHandling, SocketOperations, NameResolution,
 def _refusing_tls(function):
     """asyncio's ``function``, refusing ssl= before any socket is made:
     fastloop has no TLS transport yet, and a half-made connection would
-    leak its socket or drop the peer silently."""
+    leak its socket or drop the peer silently. A socket the caller handed
+    over (sock=) is closed, as asyncio closes it when a TLS connection
+    fails: the caller gave it away and will not close it (aiohttp)."""
 
     async def method(self, *args, ssl=None, **kwargs):
         if ssl:
+            sock = kwargs.get("sock")
+            if sock is not None:
+                sock.close()
             raise NotImplementedError(_NO_TLS)
         return await function(self, *args, ssl=ssl, **kwargs)
 
