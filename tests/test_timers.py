@@ -2,9 +2,12 @@
 
 import asyncio
 import contextvars
+import fractions
 import gc
+import math
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -112,6 +115,45 @@ def test_call_later_handle_when_is_now_plus_delay(loop):
     after = loop.time()
 
     assert before + 30 <= handle.when() <= after + 30
+
+
+@pytest.mark.parametrize("when", [12, fractions.Fraction(25, 2), True, 10**400],
+                         ids=["int", "fraction", "bool", "int-beyond-float"])
+def test_call_at_keeps_the_deadline_object_given(loop, when):
+    handle = loop.call_at(when, print)
+
+    assert handle.when() == when
+    assert type(handle.when()) is type(when)
+    assert f"when={when} " in repr(handle)
+
+
+def test_call_at_with_an_int_deadline_fires(loop):
+    fired = loop.create_future()
+    loop.call_at(math.floor(loop.time()), fired.set_result, "due")
+
+    assert loop.run_until_complete(fired) == "due"
+
+
+def test_call_later_under_an_int_clock_gives_int_deadlines(loop):
+    loop.time = lambda: 100
+
+    assert repr(loop.call_later(2, print).when()) == "102"
+    assert repr(loop.call_later(2.5, print).when()) == "102.5"
+
+
+def test_a_deadline_object_referring_to_its_timer_is_collected(loop):
+    class Deadline(fractions.Fraction):  # an int subclass takes no weak references
+        pass
+
+    fired = loop.create_future()
+    when = Deadline(math.floor(loop.time()))
+    when.timer = loop.call_at(when, fired.set_result, None)
+    loop.run_until_complete(fired)
+    collected = weakref.ref(when)
+    del when
+    gc.collect()
+
+    assert collected() is None
 
 
 def test_cancelled_timer_never_fires(loop):

@@ -361,8 +361,10 @@ cdef class Handle:
 # these fields into Handle, so that timers could share its freelist, was
 # measured slower: every handle grew by 24 bytes (see docs/architecture.md).
 cdef class TimerHandle(Handle):
-    # asyncio's _when, _scheduled and _sequence (properties, in _handles.py).
+    # asyncio's _when, _scheduled and _sequence (properties, in _handles.py);
+    # _when is _when_given where set (see "deadlines").
     cdef double _deadline
+    cdef object _when_given
     cdef bint _in_heap
     cdef unsigned long long _order
 
@@ -377,12 +379,14 @@ cdef _reinit_check(Handle handle)
 cdef _report_raised(Handle handle)
 cdef object _init_handle(Handle handle, object callback, object args, object loop,
                          object context, bint debug, bint one_arg=*)
-cdef object _init_timer(TimerHandle timer, double when, object callback, object args,
-                        object loop, object context, bint debug)
+@cython.locals(deadline=double)
+cpdef double deadline_of(object when) except? -1.0
+cdef object _init_timer(TimerHandle timer, double deadline, object when_given,
+                        object callback, object args, object loop, object context, bint debug)
 @cython.locals(handle=Handle)
 cpdef Handle new_handle(object callback, object args, object loop, object context, bint debug)
-cpdef TimerHandle new_timer(double when, object callback, object args, object loop,
-                            object context, bint debug)
+cpdef TimerHandle new_timer(double deadline, object when_given, object callback,
+                            object args, object loop, object context, bint debug)
 @cython.locals(handle=Handle)
 cpdef Handle new_queued_handle(object callback, object args, object loop, object context,
                                bint debug, bint one_arg=*)
@@ -392,12 +396,18 @@ cdef void _reveal_context(PyObject *handle) noexcept
 cdef bint hideable(PyObject *handle) noexcept
 cdef int traverse_queued(PyObject *handle, visitproc visit, void *arg) noexcept
 
-cdef traverseproc _cython_traverse
-cdef inquiry _cython_clear
-@cython.locals(context=_ObjectPointer, result=int)
+cdef traverseproc _cython_traverse, _cython_timer_traverse
+cdef inquiry _cython_clear, _cython_timer_clear
+cdef destructor _cython_dealloc, _cython_timer_dealloc
+@cython.locals(result=int)
 cdef int _traverse_handle(PyObject *handle, visitproc visit, void *arg) noexcept
+@cython.locals(result=int)
+cdef int _traverse_timer(PyObject *handle, visitproc visit, void *arg) noexcept
+@cython.locals(context=_ObjectPointer)
+cdef int _traverse_hidden_context(PyObject *handle, visitproc visit, void *arg) noexcept
 cdef int _clear_handle(PyObject *handle) noexcept
-cdef destructor _cython_dealloc
+cdef int _clear_timer(PyObject *handle) noexcept
 cdef void _dealloc_handle(PyObject *handle) noexcept
+cdef void _dealloc_timer(PyObject *handle) noexcept
 @cython.locals(handle_type=_TypeGCSlotsPointer, timer_type=_TypeGCSlotsPointer)
 cdef _extend_gc_slots()

@@ -197,15 +197,20 @@ class TimerHandle(Handle):
 
     def __init__(self, when, callback, args, loop, context=None):
         _reinit_check(self)
-        _init_timer(self, when, callback, args, loop, context, loop.get_debug())
+        _init_timer(self, deadline_of(when), when, callback, args, loop, context,
+                    loop.get_debug())
 
     @property
     def _when(self):
+        if cython.compiled and self._when_given is not None:
+            return self._when_given
         return self._deadline
 
     @_when.setter
     def _when(self, when):
-        self._deadline = when
+        self._deadline = deadline_of(when)
+        if cython.compiled:
+            self._when_given = None if type(when) is float else when
 
     @property
     def _scheduled(self):
@@ -221,7 +226,7 @@ class TimerHandle(Handle):
 
     def _repr_info(self):
         info = Handle._repr_info(self)
-        info.insert(2 if self._cancelled else 1, f"when={self._deadline}")
+        info.insert(2 if self._cancelled else 1, f"when={self._when}")
         return info
 
     def __hash__(self):
@@ -264,7 +269,7 @@ class TimerHandle(Handle):
 
     def when(self):
         """Return the scheduled callback time, on the loop.time() clock."""
-        return self._deadline
+        return self._when
 
 
 def _copy_handle(handle):
@@ -287,6 +292,8 @@ def _copy_handle(handle):
 
 def _copy_timer_fields(timer, duplicate):
     duplicate._deadline = timer._deadline
+    if cython.compiled:
+        duplicate._when_given = timer._when_given
     duplicate._in_heap = timer._in_heap
     duplicate._order = timer._order
 
@@ -347,10 +354,34 @@ def _init_handle(handle, callback, args, loop, context, debug, one_arg=False):
         handle._source_traceback = None
 
 
-def _init_timer(timer, when, callback, args, loop, context, debug):
+# -- deadlines -----------------------------------------------------------------
+#
+# asyncio keeps a timer's deadline as given: call_at(10) gives a timer whose
+# when() is the int 10 (aiohttp rounds its timeouts up to whole seconds and
+# tests for that), and so does call_later(2) under a test clock patched to
+# count in ints. The heap orders timers by a C double; compiled, the object
+# given is kept beside it unless it is a float, which the double already is.
+# Uncompiled, _deadline is the object given, as asyncio's _when.
+
+def deadline_of(when):
+    """The number the timer heap orders a deadline given as ``when`` by."""
+    try:
+        deadline = when  # compiled, a C double (typed in the .pxd)
+    except OverflowError:
+        # An int beyond a double's range: asyncio takes it (a timer never
+        # due, or already due).
+        deadline = float("inf") if when > 0 else float("-inf")
+    return deadline
+
+
+def _init_timer(timer, deadline, when_given, callback, args, loop, context, debug):
+    # ``when_given``: the object the caller gave, or None where ``deadline``
+    # was computed (call_later with a float delay).
     global _timer_sequence
     _init_handle(timer, callback, args, loop, context, debug)
-    timer._deadline = when
+    timer._deadline = deadline
+    if cython.compiled and when_given is not None and type(when_given) is not float:
+        timer._when_given = when_given
     timer._in_heap = False
     _timer_sequence += 1
     timer._order = _timer_sequence
@@ -501,6 +532,19 @@ def _traverse_handle(handle, visit, arg):
     result = _cython_traverse(handle, visit, arg)
     if result:
         return result
+    return _traverse_hidden_context(handle, visit, arg)
+
+
+def _traverse_timer(handle, visit, arg):
+    """TimerHandle's tp_traverse: the same around Cython's for TimerHandle
+    (which calls Cython's for Handle itself, not through the slot)."""
+    result = _cython_timer_traverse(handle, visit, arg)
+    if result:
+        return result
+    return _traverse_hidden_context(handle, visit, arg)
+
+
+def _traverse_hidden_context(handle, visit, arg):
     if cython.cast(Handle, handle)._context_hidden:
         context = cython.cast(_ObjectPointer, cython.cast(Handle, handle)._context_if_made)
         if _refcount(context) == 1:
@@ -508,13 +552,18 @@ def _traverse_handle(handle, visit, arg):
     return 0
 
 
-def _dealloc_handle(handle):
-    """Handle's tp_dealloc: the hidden context shown again, then Cython's.
+# Not __dealloc__ methods, which Cython wraps in an exception save and
+# restore for every handle freed.
 
-    Not a __dealloc__ method, which Cython wraps in an exception save and
-    restore for every handle freed."""
+def _dealloc_handle(handle):
+    """Handle's tp_dealloc: the hidden context shown again, then Cython's."""
     _reveal_context(handle)
     _cython_dealloc(handle)
+
+
+def _dealloc_timer(handle):
+    _reveal_context(handle)
+    _cython_timer_dealloc(handle)
 
 
 def _clear_handle(handle):
@@ -523,22 +572,34 @@ def _clear_handle(handle):
     return _cython_clear(handle)
 
 
+def _clear_timer(handle):
+    _reveal_context(handle)
+    return _cython_timer_clear(handle)
+
+
 def _extend_gc_slots():
     global _cython_traverse, _cython_clear, _cython_dealloc
-    # Cython gives TimerHandle Handle's slot functions: both are replaced.
+    global _cython_timer_traverse, _cython_timer_clear, _cython_timer_dealloc
     handle_type = cython.cast(_TypeGCSlotsPointer, Handle)
     timer_type = cython.cast(_TypeGCSlotsPointer, TimerHandle)
     if (not handle_type.tp_flags & Py_TPFLAGS_HAVE_GC
-            or timer_type.tp_traverse != handle_type.tp_traverse
-            or timer_type.tp_clear != handle_type.tp_clear
-            or timer_type.tp_dealloc != handle_type.tp_dealloc):
+            or not timer_type.tp_flags & Py_TPFLAGS_HAVE_GC
+            or handle_type.tp_traverse == cython.NULL or handle_type.tp_clear == cython.NULL
+            or timer_type.tp_traverse == cython.NULL or timer_type.tp_clear == cython.NULL
+            or timer_type.tp_dealloc == handle_type.tp_dealloc):
         raise ImportError("fastloop._handles: Handle's GC slots are not as expected")
     _cython_traverse = handle_type.tp_traverse
     _cython_clear = handle_type.tp_clear
     _cython_dealloc = handle_type.tp_dealloc
-    handle_type.tp_traverse = timer_type.tp_traverse = _traverse_handle
-    handle_type.tp_clear = timer_type.tp_clear = _clear_handle
-    handle_type.tp_dealloc = timer_type.tp_dealloc = _dealloc_handle
+    _cython_timer_traverse = timer_type.tp_traverse
+    _cython_timer_clear = timer_type.tp_clear
+    _cython_timer_dealloc = timer_type.tp_dealloc
+    handle_type.tp_traverse = _traverse_handle
+    handle_type.tp_clear = _clear_handle
+    handle_type.tp_dealloc = _dealloc_handle
+    timer_type.tp_traverse = _traverse_timer
+    timer_type.tp_clear = _clear_timer
+    timer_type.tp_dealloc = _dealloc_timer
 
 
 # -- the handle freelist ------------------------------------------------------
@@ -558,12 +619,13 @@ if cython.compiled:
     _install_handle_allocators(Handle, TimerHandle)
 
 
-def new_timer(when, callback, args, loop, context, debug):
+def new_timer(deadline, when_given, callback, args, loop, context, debug):
     """A TimerHandle for the timer heap (compiled: hidden from the garbage
-    collector until it leaves the heap)."""
+    collector until it leaves the heap). ``deadline`` and ``when_given`` as
+    for _init_timer."""
     global _handle_untracked
     if cython.compiled:
         _handle_untracked = 1  # consumed by the allocation __new__ makes
     timer = TimerHandle.__new__(TimerHandle)
-    _init_timer(timer, when, callback, args, loop, context, debug)
+    _init_timer(timer, deadline, when_given, callback, args, loop, context, debug)
     return timer

@@ -5,7 +5,7 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
 
 from ._handles cimport (Handle, TimerHandle, _ObjectPointer, _refcount, _TypeGCSlotsPointer,
-                       leave_queue, new_handle, new_queued_handle, new_timer, prefetch,
+                       deadline_of, leave_queue, new_handle, new_queued_handle, new_timer, prefetch,
                        hideable, show_if_held, traverse_queued, traverseproc, visitproc)
 from ._poller cimport Poller
 from ._timers cimport TimerQueue
@@ -385,9 +385,8 @@ cdef class Scheduler:
     cdef _init_core(self)
     @cython.locals(instance_attributes=_ObjectPointer)
     cdef double _now(self) except? -1.0
-    cdef double _deadline_after(self, object delay) except? -1.0
-    cdef TimerHandle _schedule_timer(self, double when, object callback, object args,
-                                     object context, str method)
+    cdef TimerHandle _schedule_timer(self, double deadline, object when_given, object callback,
+                                     object args, object context, str method)
     @cython.locals(handle=Handle, handles=list, other=Handle, mask=int, previous=Handle)
     cdef Handle _add_fd_handle(self, int fd, int slot, object callback, object args, bint once)
     @cython.locals(handle=Handle, handles=list)

@@ -27,7 +27,8 @@ import weakref
 from asyncio import futures, iscoroutine, tasks
 
 from . import _asyncio_private as aio_private
-from ._handles import Handle, TimerHandle, leave_queue, new_handle, new_queued_handle, new_timer
+from ._handles import (Handle, TimerHandle, deadline_of, leave_queue, new_handle,
+                       new_queued_handle, new_timer)
 from ._poller import READABLE, WRITABLE, Poller
 from ._timers import TimerQueue
 
@@ -151,15 +152,6 @@ class Scheduler:
                 return _monotonic()
         return self.time()
 
-    def _deadline_after(self, delay):
-        """loop.time() + delay, as call_later computes it."""
-        if cython.compiled and type(delay) is float:
-            # The common case, without boxing the sum: the same IEEE
-            # addition Python's float + float does.
-            return self._now() + cython.cast(cython.double, delay)
-        # Python arithmetic, so a bad delay fails with asyncio's TypeError.
-        return self._now() + delay
-
     # -- scheduling ----------------------------------------------------------
 
     # Compiled, these two methods are C methods (_call_soon_body and
@@ -257,22 +249,29 @@ class Scheduler:
         if delay is None:
             raise TypeError("delay must not be None")
         # asyncio's call_later goes through call_at: its checks name call_at.
-        return self._schedule_timer(self._deadline_after(delay), callback, args, context,
-                                    "call_at")
+        if cython.compiled and type(delay) is float:
+            # The common case, without boxing the sum: the same IEEE
+            # addition Python's float + float does.
+            return self._schedule_timer(self._now() + cython.cast(cython.double, delay), None,
+                                        callback, args, context, "call_at")
+        # asyncio's arithmetic, so a bad delay fails with its TypeError and
+        # an int clock plus an int delay gives an int deadline.
+        when = self.time() + delay
+        return self._schedule_timer(deadline_of(when), when, callback, args, context, "call_at")
 
     def call_at(self, when, callback, *args, context=None):
         """Like call_later(), but uses an absolute time on loop.time()."""
         if when is None:
             raise TypeError("when cannot be None")
-        return self._schedule_timer(when, callback, args, context, "call_at")
+        return self._schedule_timer(deadline_of(when), when, callback, args, context, "call_at")
 
-    def _schedule_timer(self, when, callback, args, context, method):
+    def _schedule_timer(self, deadline, when_given, callback, args, context, method):
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_thread()
             self._check_callback(callback, method)
-        timer = new_timer(when, callback, args, self, context, self._debug)
+        timer = new_timer(deadline, when_given, callback, args, self, context, self._debug)
         self._timers.push(timer)
         return timer
 
