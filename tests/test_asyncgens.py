@@ -122,3 +122,18 @@ def test_loop_does_not_keep_the_async_generators_it_tracks_alive(loop):
     gc.collect()
 
     assert generator_ref() is None
+
+
+@pytest.mark.parametrize("method", ["shutdown_asyncgens", "shutdown_default_executor"])
+def test_shutdown_coroutines_carry_asyncio_s_names(loop, method):
+    # asyncio.Runner.close() on a loop closed already makes these coroutines
+    # and cannot await them; pytest-asyncio silences the "never awaited"
+    # warning by the name asyncio gives them.
+    loop.close()
+    coroutine = getattr(loop, method)()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.run_until_complete(coroutine)
+    try:
+        assert coroutine.__qualname__ == f"BaseEventLoop.{method}"
+    finally:
+        coroutine.close()

@@ -512,7 +512,7 @@ def _refusing_tls(function):
         return await function(self, *args, ssl=ssl, **kwargs)
 
     method.__name__ = function.__name__
-    method.__qualname__ = f"Loop.{function.__name__}"
+    method.__qualname__ = function.__qualname__
     method.__doc__ = function.__doc__
     return method
 
@@ -523,4 +523,12 @@ _TAKES_SSL = {"create_connection", "create_server", "create_unix_connection",
 for _name, _function in aio_private.BORROWED_LOOP_METHODS.items():
     setattr(Loop, _name, _refusing_tls(_function) if _name in _TAKES_SSL else _function)
 del _name, _function
+
+# asyncio.Runner's close() makes these two coroutines even when the loop is
+# already closed, and they are then never awaited. The RuntimeWarning names
+# the coroutine, and tools silence it by asyncio's name (pytest-asyncio
+# filters ".*BaseEventLoop.shutdown_asyncgens.*"): so they carry it.
+for _name in ("shutdown_asyncgens", "shutdown_default_executor"):
+    getattr(Loop, _name).__qualname__ = getattr(asyncio.BaseEventLoop, _name).__qualname__
+del _name
 give_own_c_methods(Loop)
