@@ -553,15 +553,20 @@ def test_tls_is_refused_before_any_socket_is_made(loop, opener):
 # create_connection(sock=..., ssl=...) when the TLS connection fails; the
 # refusal is such a failure, and the caller no longer owns the socket.
 @pytest.mark.fastloop_only
-@pytest.mark.parametrize("opener", ["create_connection", "connect_accepted_socket",
-                                    "create_server"])
-def test_tls_refusal_closes_the_socket_handed_over(loop, opener):
+@pytest.mark.parametrize("opener, positional", [("create_connection", False),
+                                                ("connect_accepted_socket", False),
+                                                ("connect_accepted_socket", True),
+                                                ("create_server", False)])
+def test_tls_refusal_closes_the_socket_handed_over(loop, opener, positional):
     import ssl
     context = ssl.create_default_context()
     if opener == "create_server":
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     sock = socket.socket()
-    call = getattr(loop, opener)(asyncio.Protocol, sock=sock, ssl=context)
+    if positional:
+        call = getattr(loop, opener)(asyncio.Protocol, sock, ssl=context)
+    else:
+        call = getattr(loop, opener)(asyncio.Protocol, sock=sock, ssl=context)
     with pytest.raises(NotImplementedError):
         loop.run_until_complete(call)
     assert sock.fileno() == -1

@@ -13,6 +13,7 @@ servers and stream transports are here and in ``_socket_ops``.
 
 import asyncio
 import concurrent.futures
+import inspect
 import os
 import sys
 import threading
@@ -503,9 +504,14 @@ def _refusing_tls(function):
     over (sock=) is closed, as asyncio closes it when a TLS connection
     fails: the caller gave it away and will not close it (aiohttp)."""
 
+    signature = inspect.signature(function)
+
     async def method(self, *args, ssl=None, **kwargs):
         if ssl:
-            sock = kwargs.get("sock")
+            # By asyncio's signature: connect_accepted_socket takes the
+            # socket positionally, the others by keyword. A call that does
+            # not fit raises asyncio's TypeError.
+            sock = signature.bind(self, *args, ssl=ssl, **kwargs).arguments.get("sock")
             if sock is not None:
                 sock.close()
             raise NotImplementedError(_NO_TLS)
