@@ -108,6 +108,34 @@ def test_compiled_handles_come_from_a_freelist():
     assert allocated < 100
 
 
+def test_compiled_ran_handles_nobody_holds_are_kept_for_reuse():
+    # A handle that ran and that nothing held is kept, emptied, for the next
+    # call_soon (see "ran handles" in _handles.py): a task's every step
+    # reuses one instead of freeing a handle and making another. One that
+    # somebody still holds is never kept.
+    if not fastloop.COMPILED:
+        pytest.skip("the pure build frees every handle, as asyncio")
+    from fastloop import _handles
+    from support import run_once
+
+    loop = fastloop.new_event_loop()
+    try:
+        for _ in range(100):
+            loop.call_soon(int)
+        run_once(loop)  # the 100 and run_once's own loop.stop
+        kept = _handles.kept_handle_count()
+        assert kept >= 101
+
+        held = [loop.call_soon(int) for _ in range(10)]
+        assert _handles.kept_handle_count() == kept - 10
+        assert all(handle._callback is int and handle._args == () for handle in held)
+        run_once(loop)  # its loop.stop handle is taken from those kept and given back
+        assert _handles.kept_handle_count() == kept - 10
+        assert all(handle._callback is int for handle in held)
+    finally:
+        loop.close()
+
+
 def test_compiled_callbacks_scheduled_from_an_empty_context_share_a_spare_one():
     # Their handles keep no context, and they run one after another in the
     # module's spare one, taken back after each (see "empty contexts" in

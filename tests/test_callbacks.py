@@ -584,3 +584,80 @@ def test_a_loop_subclass_overriding_call_soon_gets_every_call(loop_factory):
         # The task's first step, its step after sleep(0), and the
         # future's done callbacks: all through the override.
         assert len(counting.scheduled) >= 3
+
+
+# A handle that ran leaves the queue as asyncio's leaves its deque: one that
+# somebody holds is as it was, and one that nobody holds is gone, with what
+# it held. (fastloop keeps the latter's object for reuse, emptied.)
+
+def test_handle_kept_by_the_caller_is_unchanged_after_it_ran(loop):
+    context = contextvars.copy_context()
+    handle = loop.call_soon(callback_for_repr, "argument", context=context)
+    run_once(loop)
+
+    assert handle._callback is callback_for_repr
+    assert handle._args == ("argument",)
+    assert handle_context(handle) is context
+    assert not handle.cancelled()
+    assert "callback_for_repr" in repr(handle)
+
+
+def test_handle_nobody_holds_is_gone_once_it_ran(loop):
+    handle = weakref.ref(loop.call_soon(callback_for_repr))
+    run_once(loop)
+
+    assert handle() is None
+
+
+class Finalized:
+    """Calls ``on_finalize`` when it is freed."""
+
+    def __init__(self, on_finalize):
+        self.on_finalize = on_finalize
+
+    def __del__(self):
+        self.on_finalize()
+
+
+def test_what_a_ran_handle_held_is_freed_before_the_next_callback_runs(loop):
+    events = []
+    loop.call_soon(id, Finalized(lambda: events.append("freed")))
+    loop.call_soon(events.append, "next callback")
+    run_once(loop)
+
+    assert events == ["freed", "next callback"]
+
+
+def test_callback_scheduled_as_a_ran_handle_lets_go_runs_next_iteration(loop):
+    # Freeing what a handle held runs code (here, a finalizer) that schedules
+    # a callback: on fastloop that callback may get the very handle object
+    # being let go of.
+    events = []
+
+    def schedule():
+        events.append("finalized")
+        loop.call_soon(events.append, "scheduled by the finalizer")
+
+    loop.call_soon(Finalized(schedule).__init__, schedule)
+    run_once(loop)
+    assert events == ["finalized"]
+    run_once(loop)
+
+    assert events == ["finalized", "scheduled by the finalizer"]
+
+
+def test_many_ran_handles_in_a_copied_context_leave_it_intact(loop):
+    token = request_id.set("request-7")
+    try:
+        seen = []
+        for _ in range(1000):
+            loop.call_soon(lambda: seen.append(request_id.get()))
+        run_once(loop)
+        gc.collect()
+        for _ in range(1000):
+            loop.call_soon(lambda: seen.append(request_id.get()))
+        run_once(loop)
+    finally:
+        request_id.reset(token)
+
+    assert seen == ["request-7"] * 2000

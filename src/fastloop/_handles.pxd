@@ -289,6 +289,53 @@ cdef extern from *:
         PyObject_GC_Del(memory);
     }
 
+    /* Handles that ran and that nothing else held, kept alive for reuse
+       (see "ran handles" in _handles.py): untracked, every object field
+       None, each with a reference the array owns. With the freelist they
+       keep at most FASTLOOP_HANDLE_FREELIST_SIZE handles between them. */
+    static PyObject *fastloop_ran_handles[FASTLOOP_HANDLE_FREELIST_SIZE];
+    static int fastloop_ran_handle_count = 0;
+
+    /* Whether ``handle``, which left the ready queue and whose one
+       reference the caller holds, may be kept for reuse: an exact Handle
+       that nothing else holds, not even weakly, with room to keep it. */
+    static int fastloop_can_keep_ran_handle(PyObject *handle) {
+        return Py_TYPE(handle) == fastloop_handle_type && Py_REFCNT(handle) == 1
+            && *(PyObject **)((char *)handle + fastloop_handle_type->tp_weaklistoffset) == NULL
+            && fastloop_ran_handle_count + fastloop_handle_freecount
+                   < FASTLOOP_HANDLE_FREELIST_SIZE;
+    }
+
+    /* Keeps ``handle``, cleared by the caller, with a reference of the
+       array's own. (The count is written as a whole word: the caller lets
+       go of its reference right after, see fastloop_keep_spare_context.) */
+    static void fastloop_keep_ran_handle(PyObject *handle) {
+        if (PyObject_GC_IsTracked(handle)) {
+            PyObject_GC_UnTrack(handle);
+        }
+    #ifdef Py_REF_DEBUG
+        Py_INCREF(handle);
+    #else
+        Py_SET_REFCNT(handle, Py_REFCNT(handle) + 1);
+    #endif
+        fastloop_ran_handles[fastloop_ran_handle_count++] = handle;
+    }
+
+    /* A kept handle, the array's reference handed over, or NULL. */
+    static PyObject *fastloop_take_ran_handle(void) {
+        if (fastloop_ran_handle_count == 0) {
+            return NULL;
+        }
+        return fastloop_ran_handles[--fastloop_ran_handle_count];
+    }
+
+    /* At module init: an interpreter finalized and made again (embedding)
+       imports the module again; what the arrays held died with the old one. */
+    static void fastloop_forget_kept_handles(void) {
+        fastloop_ran_handle_count = 0;
+        fastloop_handle_freecount = 0;
+    }
+
     /* Timers keep no freelist (see docs/architecture.md). */
     static PyObject *fastloop_timer_alloc(PyTypeObject *type, Py_ssize_t nitems) {
         if (fastloop_take_untracked() && type == fastloop_timer_type) {
@@ -311,6 +358,11 @@ cdef extern from *:
                             "fastloop._handles: Handle's allocator is not as expected");
             return -1;
         }
+        if (handle_type->tp_weaklistoffset <= 0) {
+            PyErr_SetString(PyExc_ImportError,
+                            "fastloop._handles: Handle keeps no weak references");
+            return -1;
+        }
         fastloop_handle_type = handle_type;
         fastloop_timer_type = timer_type;
         handle_type->tp_alloc = fastloop_handle_alloc;
@@ -331,6 +383,11 @@ cdef extern from *:
     int _install_handle_allocators "fastloop_install_handle_allocators" (
         object handle_type, object timer_type) except -1
     int _handle_untracked "fastloop_handle_untracked"
+    bint _can_keep_ran_handle "fastloop_can_keep_ran_handle" (PyObject *handle) noexcept
+    void _keep_ran_handle "fastloop_keep_ran_handle" (PyObject *handle) noexcept
+    PyObject *_take_ran_handle "fastloop_take_ran_handle" () noexcept
+    void _forget_kept_handles "fastloop_forget_kept_handles" () noexcept
+    int _ran_handle_count "fastloop_ran_handle_count"
     void show_if_held "fastloop_show_if_held" (PyObject *handle) noexcept
 
 
@@ -357,6 +414,35 @@ cdef class Handle:
     cdef _cancel_as(self, bint debug)
 
 
+cdef extern from *:
+    """
+    /* The object fields of a handle kept for reuse (release_ran): each
+       value's reference moved out to the caller, who lets go of it once
+       the handle is kept, and None left in its place. A macro: the
+       handle's struct is defined after this code. */
+    #if PY_VERSION_HEX >= 0x030C0000
+    #define fastloop_none_references(count) ((void)0)  /* None is immortal */
+    #else
+    #define fastloop_none_references(count) \
+        Py_SET_REFCNT(Py_None, Py_REFCNT(Py_None) + (count))
+    #endif
+    #define fastloop_move_out_fields(handle, callback, arguments, context, loop) do { \
+        *(callback) = (handle)->_callback;                                        \
+        *(arguments) = (handle)->_arguments;                                      \
+        *(context) = (handle)->_context_if_made;                                  \
+        *(loop) = (handle)->_loop;                                                \
+        (handle)->_callback = Py_None;                                            \
+        (handle)->_arguments = Py_None;                                           \
+        (handle)->_context_if_made = Py_None;                                     \
+        (handle)->_loop = Py_None;                                                \
+        fastloop_none_references(4);                                              \
+    } while (0)
+    """
+    void _move_out_fields "fastloop_move_out_fields" (
+        Handle handle, PyObject **callback, PyObject **arguments, PyObject **context,
+        PyObject **loop) noexcept
+
+
 # Timers keep no freelist (Cython keeps one for a base class only). Moving
 # these fields into Handle, so that timers could share its freelist, was
 # measured slower: every handle grew by 24 bytes (see docs/architecture.md).
@@ -377,20 +463,24 @@ cdef Handle _copy_handle(Handle handle)
 cdef void _copy_timer_fields(TimerHandle timer, TimerHandle duplicate) noexcept
 cdef _reinit_check(Handle handle)
 cdef _report_raised(Handle handle)
-cdef object _init_handle(Handle handle, object callback, object args, object loop,
-                         object context, bint debug, bint one_arg=*)
+cdef int _init_handle(Handle handle, object callback, object args, object loop,
+                      object context, bint debug, bint one_arg=*) except -1
 @cython.locals(deadline=double)
 cpdef double deadline_of(object when) except? -1.0
-cdef object _init_timer(TimerHandle timer, double deadline, object when_given,
-                        object callback, object args, object loop, object context, bint debug)
+cdef int _init_timer(TimerHandle timer, double deadline, object when_given,
+                     object callback, object args, object loop, object context,
+                     bint debug) except -1
 @cython.locals(handle=Handle)
 cpdef Handle new_handle(object callback, object args, object loop, object context, bint debug)
 cpdef TimerHandle new_timer(double deadline, object when_given, object callback,
                             object args, object loop, object context, bint debug)
-@cython.locals(handle=Handle)
+@cython.locals(handle=Handle, kept=_ObjectPointer)
 cpdef Handle new_queued_handle(object callback, object args, object loop, object context,
                                bint debug, bint one_arg=*)
 cpdef void leave_queue(Handle handle) noexcept
+@cython.locals(callback=_ObjectPointer, arguments=_ObjectPointer, context=_ObjectPointer,
+               loop=_ObjectPointer)
+cdef void release_ran(Handle handle) noexcept
 @cython.locals(context=_ObjectPointer)
 cdef void _reveal_context(PyObject *handle) noexcept
 cdef bint hideable(PyObject *handle) noexcept

@@ -425,6 +425,7 @@ def _context_of(handle):
 
 if cython.compiled:
     _forget_spare_context()
+    _forget_kept_handles()
 
 
 def new_handle(callback, args, loop, context, debug):
@@ -472,11 +473,17 @@ def new_queued_handle(callback, args, loop, context, debug, one_arg=False):
     # is counted in function calls.
     global _handle_untracked
     if cython.compiled:
-        # Born untracked: tracking it and untracking it at once wrote to the
-        # collector's list twice (a cache line that bounces between cores
-        # when another thread schedules with call_soon_threadsafe).
-        _handle_untracked = 1  # consumed by the allocation __new__ makes
-    handle = Handle.__new__(Handle)
+        kept = _take_ran_handle()
+        if kept is not cython.NULL:
+            handle = _as_owned(kept)
+        else:
+            # Born untracked: tracking it and untracking it at once wrote to
+            # the collector's list twice (a cache line that bounces between
+            # cores when another thread schedules with call_soon_threadsafe).
+            _handle_untracked = 1  # consumed by the allocation __new__ makes
+            handle = Handle.__new__(Handle)
+    else:
+        handle = Handle.__new__(Handle)
     _init_handle(handle, callback, args, loop, context, debug, one_arg)
     return handle
 
@@ -487,6 +494,47 @@ def leave_queue(handle):
     garbage collector again."""
     if cython.compiled:
         show_if_held(cython.cast(_ObjectPointer, handle))
+
+
+# -- ran handles -------------------------------------------------------------
+#
+# Compiled, a handle that ran (or was skipped) and that nothing but the ready
+# queue held is not freed: its fields are let go of and it is kept, alive and
+# untracked, for the next handle the ready queue needs (new_queued_handle).
+# That spares freeing it (Cython's tp_dealloc, the freelist) and making it
+# again (tp_alloc, tp_new setting every field): a task's every step and every
+# future's callback is such a handle. What it held is let go of only once it
+# is clean and kept: freeing that may run code (a finalizer) that schedules
+# a callback, and so takes this very handle again. A handle anything else
+# holds, even weakly, is left alone: it may yet be cancelled, or looked at.
+
+def release_ran(handle):
+    """The ready queue let go of ``handle``, and the caller holds the
+    queue's reference: kept for reuse if nothing else holds it, else shown
+    to the garbage collector if held (leave_queue). Compiled only."""
+    if not _can_keep_ran_handle(cython.cast(_ObjectPointer, handle)):
+        show_if_held(cython.cast(_ObjectPointer, handle))
+        return
+    _reveal_context(cython.cast(_ObjectPointer, handle))
+    _move_out_fields(handle, cython.address(callback), cython.address(arguments),
+                     cython.address(context), cython.address(loop))
+    handle._one_arg = False
+    if handle._repr is not None:
+        handle._repr = None  # debug mode only: not worth a move
+    if handle._source_traceback is not None:
+        handle._source_traceback = None
+    _keep_ran_handle(cython.cast(_ObjectPointer, handle))
+    _release(callback)
+    _release(arguments)
+    _release(context)
+    _release(loop)
+
+
+def kept_handle_count():
+    """How many ran handles are kept for reuse (for tests; 0 uncompiled)."""
+    if cython.compiled:
+        return _ran_handle_count
+    return 0
 
 
 def _reveal_context(handle):

@@ -6,6 +6,7 @@ from posix.unistd cimport read, write
 
 from ._handles cimport (Handle, TimerHandle, _ObjectPointer, _refcount, _TypeGCSlotsPointer,
                        deadline_of, leave_queue, new_handle, new_queued_handle, new_timer, prefetch,
+                       release_ran,
                        hideable, show_if_held, traverse_queued, traverseproc, visitproc)
 from ._poller cimport Poller
 from ._timers cimport TimerQueue

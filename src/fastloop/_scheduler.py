@@ -520,7 +520,9 @@ class Scheduler:
                             else:
                                 handle._run()
                         handle = None
-                        leave_queue(cython.cast(Handle, entry))
+                        # The queue's reference is ``entry``'s now: kept for
+                        # reuse if nothing else holds the handle.
+                        release_ran(cython.cast(Handle, entry))
                     elif entry is not None:
                         # _ready is asyncio's name, and code that appends its
                         # own handle-like objects to it gets them run as
