@@ -441,6 +441,8 @@ cdef extern from *:
     void _move_out_fields "fastloop_move_out_fields" (
         Handle handle, PyObject **callback, PyObject **arguments, PyObject **context,
         PyObject **loop) noexcept
+    # fastloop_as_owned for a kept handle: typed, so no type test is made.
+    Handle _as_owned_handle "fastloop_as_owned" (PyObject *owned)
 
 
 # Timers keep no freelist (Cython keeps one for a base class only). Moving

@@ -475,7 +475,7 @@ def new_queued_handle(callback, args, loop, context, debug, one_arg=False):
     if cython.compiled:
         kept = _take_ran_handle()
         if kept is not cython.NULL:
-            handle = _as_owned(kept)
+            handle = _as_owned_handle(kept)
         else:
             # Born untracked: tracking it and untracking it at once wrote to
             # the collector's list twice (a cache line that bounces between
