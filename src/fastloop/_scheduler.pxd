@@ -395,7 +395,7 @@ cdef class Scheduler:
     cdef _rearm_once(self, int fd)
     @cython.locals(timers=TimerQueue, first=TimerHandle, timeout=double, now=double,
                    poller=Poller, count=int, index=int, ready=list, todo=Py_ssize_t,
-                   done=Py_ssize_t, entry=object, handle=Handle, compiled=bint)
+                   done=Py_ssize_t, entry=object, compiled=bint)
     cdef _iterate(self)
     @cython.locals(handles=list, reader=Handle, writer=Handle)
     cdef _dispatch_io(self, int fd, int mask)

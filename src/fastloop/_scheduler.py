@@ -513,15 +513,15 @@ class Scheduler:
                         # wait on memory per callback.
                         prefetch(PyList_GET_ITEM(ready, done))
                     if isinstance(entry, Handle):
-                        handle = cython.cast(Handle, entry)
-                        if not handle._cancelled:
+                        # Cast, not assigned to a typed variable: ``entry``
+                        # holds the queue's reference, and a second one
+                        # would cost two reference-count writes.
+                        if not cython.cast(Handle, entry)._cancelled:
                             if self._debug:
-                                self._run_timed(handle)
+                                self._run_timed(entry)
                             else:
-                                handle._run()
-                        handle = None
-                        # The queue's reference is ``entry``'s now: kept for
-                        # reuse if nothing else holds the handle.
+                                cython.cast(Handle, entry)._run()
+                        # Kept for reuse if nothing else holds the handle.
                         release_ran(cython.cast(Handle, entry))
                     elif entry is not None:
                         # _ready is asyncio's name, and code that appends its
