@@ -661,3 +661,21 @@ def test_many_ran_handles_in_a_copied_context_leave_it_intact(loop):
         request_id.reset(token)
 
     assert seen == ["request-7"] * 2000
+
+
+@pytest.mark.parametrize("arguments", [(), ("one",), ("one", "two")])
+def test_callback_scheduled_after_cancelled_ones_were_skipped_runs(loop, arguments):
+    # fastloop may hand a skipped (cancelled) handle's object to the next
+    # call_soon: it must come back neither cancelled nor with the old callback.
+    calls = []
+    context = contextvars.copy_context()
+    for _ in range(3):
+        loop.call_soon(calls.append, "cancelled", context=context).cancel()
+    run_once(loop)
+    handles = [loop.call_soon(lambda *received: calls.append(received), *arguments,
+                              context=context) for _ in range(3)]
+    run_once(loop)
+
+    assert calls == [arguments] * 3
+    assert not any(handle.cancelled() for handle in handles)
+    assert all(handle_context(handle) is context for handle in handles)

@@ -426,6 +426,35 @@ cdef extern from *:
     #define fastloop_none_references(count) \
         Py_SET_REFCNT(Py_None, Py_REFCNT(Py_None) + (count))
     #endif
+    /* What _init_handle does for a kept handle given its context, outside
+       debug mode (the usual case: a task's step, a future's callback): its
+       fields are None, its flags those release_ran left. Returns the
+       handle, its reference (the kept array's) handed to the caller. */
+    static PyObject *fastloop_fill_fields(
+            PyObject *handle, PyObject **callback_field, PyObject **arguments_field,
+            PyObject **context_field, PyObject **loop_field, int *one_arg_field,
+            int *cancelled_field, PyObject *callback, PyObject *arguments,
+            PyObject *context, PyObject *loop, int one_arg) {
+        Py_INCREF(callback);
+        Py_INCREF(arguments);
+        Py_INCREF(context);
+        Py_INCREF(loop);
+        *callback_field = callback;
+        *arguments_field = arguments;
+        *context_field = context;
+        *loop_field = loop;
+        fastloop_none_references(-4);
+        *one_arg_field = one_arg;
+        *cancelled_field = 0;
+        return handle;
+    }
+    #define fastloop_fill_kept_handle(handle, callback, arguments, context, loop, one_arg) \
+        fastloop_fill_fields((PyObject *)(handle), &(handle)->_callback,                \
+                             &(handle)->_arguments, &(handle)->_context_if_made,        \
+                             &(handle)->_loop, &(handle)->_one_arg,                     \
+                             &(handle)->_cancelled, (callback), (arguments),            \
+                             (context), (loop), (one_arg))
+
     #define fastloop_move_out_fields(handle, callback, arguments, context, loop) do { \
         *(callback) = (handle)->_callback;                                        \
         *(arguments) = (handle)->_arguments;                                      \
@@ -441,6 +470,9 @@ cdef extern from *:
     void _move_out_fields "fastloop_move_out_fields" (
         Handle handle, PyObject **callback, PyObject **arguments, PyObject **context,
         PyObject **loop) noexcept
+    Handle _fill_kept_handle "fastloop_fill_kept_handle" (
+        Handle handle, object callback, object arguments, object context, object loop,
+        bint one_arg)
     # fastloop_as_owned for a kept handle: typed, so no type test is made.
     Handle _as_owned_handle "fastloop_as_owned" (PyObject *owned)
 

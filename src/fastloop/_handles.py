@@ -475,6 +475,10 @@ def new_queued_handle(callback, args, loop, context, debug, one_arg=False):
     if cython.compiled:
         kept = _take_ran_handle()
         if kept is not cython.NULL:
+            if context is not None and not debug:
+                # _init_handle's stores, in C: nothing to copy or record.
+                return _fill_kept_handle(cython.cast(Handle, kept), callback, args, context,
+                                         loop, one_arg)
             handle = _as_owned_handle(kept)
         else:
             # Born untracked: tracking it and untracking it at once wrote to
