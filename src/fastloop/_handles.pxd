@@ -306,9 +306,10 @@ cdef extern from *:
                    < FASTLOOP_HANDLE_FREELIST_SIZE;
     }
 
-    /* Keeps ``handle``, cleared by the caller, with a reference of the
-       array's own. (The count is written as a whole word: the caller lets
-       go of its reference right after, see fastloop_keep_spare_context.) */
+    /* Keeps ``handle``, emptied (fastloop_empty_and_keep), with a reference
+       of the array's own. (The count is written as a whole word: the
+       caller lets go of its reference right after, see
+       fastloop_keep_spare_context.) */
     static void fastloop_keep_ran_handle(PyObject *handle) {
         if (PyObject_GC_IsTracked(handle)) {
             PyObject_GC_UnTrack(handle);
@@ -384,7 +385,6 @@ cdef extern from *:
         object handle_type, object timer_type) except -1
     int _handle_untracked "fastloop_handle_untracked"
     bint _can_keep_ran_handle "fastloop_can_keep_ran_handle" (PyObject *handle) noexcept
-    void _keep_ran_handle "fastloop_keep_ran_handle" (PyObject *handle) noexcept
     PyObject *_take_ran_handle "fastloop_take_ran_handle" () noexcept
     void _forget_kept_handles "fastloop_forget_kept_handles" () noexcept
     int _ran_handle_count "fastloop_ran_handle_count"
@@ -416,60 +416,91 @@ cdef class Handle:
 
 cdef extern from *:
     """
-    /* The object fields of a handle kept for reuse (release_ran): each
-       value's reference moved out to the caller, who lets go of it once
-       the handle is kept, and None left in its place. A macro: the
-       handle's struct is defined after this code. */
+    /* Emptying a ran handle for reuse and filling a kept one in (see "ran
+       handles" in _handles.py), in C: Cython's stores count a reference up
+       and down per field. The functions reach the handle's fields through
+       pointers, made by fastloop_fields_of where Handle's struct (defined
+       after this code) is known. _handles alone uses them. */
+    #ifdef __PYX_HAVE__fastloop___handles
+    typedef struct {
+        PyObject **callback, **arguments, **context, **loop, **repr, **source_traceback;
+        int *one_arg, *cancelled;
+    } fastloop_handle_fields;
+
+    #define fastloop_fields_of(handle) ((fastloop_handle_fields){            \
+        &(handle)->_callback, &(handle)->_arguments, &(handle)->_context_if_made, \
+        &(handle)->_loop, &(handle)->_repr, &(handle)->_source_traceback,     \
+        &(handle)->_one_arg, &(handle)->_cancelled})
+
     #if PY_VERSION_HEX >= 0x030C0000
     #define fastloop_none_references(count) ((void)0)  /* None is immortal */
     #else
     #define fastloop_none_references(count) \
         Py_SET_REFCNT(Py_None, Py_REFCNT(Py_None) + (count))
     #endif
+
+    /* None in *field, and what was there before, whose reference the caller
+       now holds. */
+    static inline PyObject *fastloop_take_field(PyObject **field) {
+        PyObject *value = *field;
+        *field = Py_None;
+        fastloop_none_references(1);
+        return value;
+    }
+
+    /* Empties ``handle`` (every object field None) and keeps it, with a
+       reference of the kept array's own, then lets go of what it held:
+       only then, as that may run code (a finalizer) that schedules a
+       callback, and so takes this very handle again. The caller checked
+       fastloop_can_keep_ran_handle and showed a hidden context. */
+    static void fastloop_empty_and_keep(PyObject *handle, fastloop_handle_fields fields) {
+        PyObject *callback = fastloop_take_field(fields.callback);
+        PyObject *arguments = fastloop_take_field(fields.arguments);
+        PyObject *context = fastloop_take_field(fields.context);
+        PyObject *loop = fastloop_take_field(fields.loop);
+        /* Set in debug mode only. */
+        PyObject *repr = *fields.repr == Py_None ? NULL : fastloop_take_field(fields.repr);
+        PyObject *source_traceback = *fields.source_traceback == Py_None
+            ? NULL : fastloop_take_field(fields.source_traceback);
+        *fields.one_arg = 0;
+        fastloop_keep_ran_handle(handle);
+        Py_DECREF(callback);
+        Py_DECREF(arguments);
+        Py_DECREF(context);
+        Py_DECREF(loop);
+        Py_XDECREF(repr);
+        Py_XDECREF(source_traceback);
+    }
+
     /* What _init_handle does for a kept handle given its context, outside
        debug mode (the usual case: a task's step, a future's callback): its
-       fields are None, its flags those release_ran left. Returns the
-       handle, its reference (the kept array's) handed to the caller. */
+       object fields are None. Returns the handle, with the reference the
+       kept array had. */
     static PyObject *fastloop_fill_fields(
-            PyObject *handle, PyObject **callback_field, PyObject **arguments_field,
-            PyObject **context_field, PyObject **loop_field, int *one_arg_field,
-            int *cancelled_field, PyObject *callback, PyObject *arguments,
-            PyObject *context, PyObject *loop, int one_arg) {
+            PyObject *handle, fastloop_handle_fields fields, PyObject *callback,
+            PyObject *arguments, PyObject *context, PyObject *loop, int one_arg) {
         Py_INCREF(callback);
         Py_INCREF(arguments);
         Py_INCREF(context);
         Py_INCREF(loop);
-        *callback_field = callback;
-        *arguments_field = arguments;
-        *context_field = context;
-        *loop_field = loop;
+        *fields.callback = callback;
+        *fields.arguments = arguments;
+        *fields.context = context;
+        *fields.loop = loop;
         fastloop_none_references(-4);
-        *one_arg_field = one_arg;
-        *cancelled_field = 0;
+        *fields.one_arg = one_arg;
+        *fields.cancelled = 0;
         return handle;
     }
-    #define fastloop_fill_kept_handle(handle, callback, arguments, context, loop, one_arg) \
-        fastloop_fill_fields((PyObject *)(handle), &(handle)->_callback,                \
-                             &(handle)->_arguments, &(handle)->_context_if_made,        \
-                             &(handle)->_loop, &(handle)->_one_arg,                     \
-                             &(handle)->_cancelled, (callback), (arguments),            \
-                             (context), (loop), (one_arg))
 
-    #define fastloop_move_out_fields(handle, callback, arguments, context, loop) do { \
-        *(callback) = (handle)->_callback;                                        \
-        *(arguments) = (handle)->_arguments;                                      \
-        *(context) = (handle)->_context_if_made;                                  \
-        *(loop) = (handle)->_loop;                                                \
-        (handle)->_callback = Py_None;                                            \
-        (handle)->_arguments = Py_None;                                           \
-        (handle)->_context_if_made = Py_None;                                     \
-        (handle)->_loop = Py_None;                                                \
-        fastloop_none_references(4);                                              \
-    } while (0)
+    #define fastloop_empty_and_keep_handle(handle) \
+        fastloop_empty_and_keep((PyObject *)(handle), fastloop_fields_of(handle))
+    #define fastloop_fill_kept_handle(handle, callback, arguments, context, loop, one_arg) \
+        fastloop_fill_fields((PyObject *)(handle), fastloop_fields_of(handle), (callback), \
+                             (arguments), (context), (loop), (one_arg))
+    #endif  /* __PYX_HAVE__fastloop___handles */
     """
-    void _move_out_fields "fastloop_move_out_fields" (
-        Handle handle, PyObject **callback, PyObject **arguments, PyObject **context,
-        PyObject **loop) noexcept
+    void _empty_and_keep "fastloop_empty_and_keep_handle" (Handle handle) noexcept
     Handle _fill_kept_handle "fastloop_fill_kept_handle" (
         Handle handle, object callback, object arguments, object context, object loop,
         bint one_arg)
@@ -512,8 +543,6 @@ cpdef TimerHandle new_timer(double deadline, object when_given, object callback,
 cpdef Handle new_queued_handle(object callback, object args, object loop, object context,
                                bint debug, bint one_arg=*)
 cpdef void leave_queue(Handle handle) noexcept
-@cython.locals(callback=_ObjectPointer, arguments=_ObjectPointer, context=_ObjectPointer,
-               loop=_ObjectPointer)
 cdef void release_ran(Handle handle) noexcept
 @cython.locals(context=_ObjectPointer)
 cdef void _reveal_context(PyObject *handle) noexcept

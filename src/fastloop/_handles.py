@@ -519,19 +519,9 @@ def release_ran(handle):
     if not _can_keep_ran_handle(cython.cast(_ObjectPointer, handle)):
         show_if_held(cython.cast(_ObjectPointer, handle))
         return
+    # A hidden context is shown before the handle lets go of it.
     _reveal_context(cython.cast(_ObjectPointer, handle))
-    _move_out_fields(handle, cython.address(callback), cython.address(arguments),
-                     cython.address(context), cython.address(loop))
-    handle._one_arg = False
-    if handle._repr is not None:
-        handle._repr = None  # debug mode only: not worth a move
-    if handle._source_traceback is not None:
-        handle._source_traceback = None
-    _keep_ran_handle(cython.cast(_ObjectPointer, handle))
-    _release(callback)
-    _release(arguments)
-    _release(context)
-    _release(loop)
+    _empty_and_keep(handle)
 
 
 def kept_handle_count():
