@@ -115,3 +115,16 @@ def test_run_until_complete_stopped_early_raises_runtime_error(loop):
 
     with pytest.raises(RuntimeError, match="Event loop stopped before Future completed."):
         loop.run_until_complete(future)
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_soon_threadsafe"])
+def test_scheduling_after_python_code_set_the_ready_queue_to_none_raises(loop, method):
+    # _ready is asyncio's private name, but code that pokes at it must get
+    # asyncio's error, never a crash.
+    ready = loop._ready
+    loop._ready = None
+    try:
+        with pytest.raises(AttributeError, match="append"):
+            getattr(loop, method)(print)
+    finally:
+        loop._ready = ready

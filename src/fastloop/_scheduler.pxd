@@ -410,12 +410,57 @@ cdef class Scheduler:
     cdef _flush_batches(self)
 
 
+cdef extern from *:
+    """
+    #ifdef __PYX_HAVE__fastloop___scheduler
+    /* loop._ready.append(handle), then handle: what call_soon returns.
+       ``handle`` is a reference the caller lets go of right after; the two
+       it gains (the list's, the one returned) are written as one
+       whole-word count, which that release then reads (see
+       fastloop_keep_spare_context in _handles.pxd). A macro: Scheduler's
+       struct is defined after this code. */
+    static PyObject *fastloop_queue_in(PyObject *ready, PyObject *handle) {
+        PyListObject *list = (PyListObject *)ready;
+        PyObject *appended;
+        Py_ssize_t size;
+        if (!PyList_CheckExact(ready)) {
+            /* None set by Python code: asyncio's AttributeError. */
+            appended = PyObject_CallMethod(ready, "append", "O", handle);
+            if (appended == NULL) {
+                return NULL;
+            }
+            Py_DECREF(appended);
+            Py_INCREF(handle);
+            return handle;
+        }
+        size = Py_SIZE(list);
+        if (size >= list->allocated) {
+            if (PyList_Append(ready, handle) < 0) {
+                return NULL;
+            }
+            Py_INCREF(handle);
+            return handle;
+        }
+    #ifdef Py_REF_DEBUG
+        Py_INCREF(handle);
+        Py_INCREF(handle);
+    #else
+        Py_SET_REFCNT(handle, Py_REFCNT(handle) + 2);
+    #endif
+        PyList_SET_ITEM(ready, size, handle);
+        Py_SET_SIZE(list, size + 1);
+        return handle;
+    }
+    #define fastloop_queue_handle(loop, handle) fastloop_queue_in((loop)->_ready, (handle))
+    #endif  /* __PYX_HAVE__fastloop___scheduler */
+    """
+    object queue_handle "fastloop_queue_handle" (Scheduler loop, object handle)
+
+
 cdef object _SCHEDULER_TIME
 
-@cython.locals(self=Scheduler, handle=Handle)
 cdef object _call_soon_body(object loop, object callback, object args, object context,
                             bint one_arg)
-@cython.locals(self=Scheduler, handle=Handle)
 cdef object _call_soon_threadsafe_body(object loop, object callback, object args,
                                        object context, bint one_arg)
 

@@ -718,29 +718,28 @@ _SCHEDULER_TIME = Scheduler.time
 
 def _call_soon_body(loop, callback, args, context, one_arg):
     # one_arg: ``args`` is the callback's one argument (a future's callback
-    # gets the future), which the handle keeps without a tuple.
-    self = cython.cast(Scheduler, loop)
-    if self._closed:
+    # gets the future), which the handle keeps without a tuple. ``loop`` is
+    # cast where used, not assigned to a typed variable: that would count a
+    # reference to the loop up and straight back down on every call.
+    if cython.cast(Scheduler, loop)._closed:
         raise RuntimeError("Event loop is closed")
-    if self._debug:
-        self._check_thread()
-        self._check_callback(callback, "call_soon")
-    handle = new_queued_handle(callback, args, self, context, self._debug, one_arg)
-    self._ready.append(handle)
-    return handle
+    if cython.cast(Scheduler, loop)._debug:
+        cython.cast(Scheduler, loop)._check_thread()
+        cython.cast(Scheduler, loop)._check_callback(callback, "call_soon")
+    return queue_handle(cython.cast(Scheduler, loop), new_queued_handle(
+        callback, args, loop, context, cython.cast(Scheduler, loop)._debug, one_arg))
 
 
 def _call_soon_threadsafe_body(loop, callback, args, context, one_arg):
-    self = cython.cast(Scheduler, loop)
-    if self._closed:
+    if cython.cast(Scheduler, loop)._closed:
         raise RuntimeError("Event loop is closed")
-    if self._debug:
-        self._check_callback(callback, "call_soon_threadsafe")
-    handle = new_queued_handle(callback, args, self, context, self._debug, one_arg)
-    self._ready.append(handle)
-    if not self._wakeup_pending:
-        self._wakeup_pending = True
-        self._write_to_self()
+    if cython.cast(Scheduler, loop)._debug:
+        cython.cast(Scheduler, loop)._check_callback(callback, "call_soon_threadsafe")
+    handle = queue_handle(cython.cast(Scheduler, loop), new_queued_handle(
+        callback, args, loop, context, cython.cast(Scheduler, loop)._debug, one_arg))
+    if not cython.cast(Scheduler, loop)._wakeup_pending:
+        cython.cast(Scheduler, loop)._wakeup_pending = True
+        cython.cast(Scheduler, loop)._write_to_self()
     return handle
 
 
