@@ -16,6 +16,7 @@ from ._timers cimport TimerQueue
 cdef int READABLE
 cdef int WRITABLE
 cdef int _MAX_SKIPPED_POLLS
+cdef list _spare_writers
 cdef object _C_FUTURE
 cdef object _C_GET_RUNNING_LOOP
 cdef bint _FUTURE_FINDS_LOOP
@@ -127,6 +128,17 @@ cdef extern from *:
         return 0;
     }
 
+    /* Empties a list nothing else can reach, keeping its allocation, so
+       that the next appends to it need none. */
+    static void fastloop_empty_list(PyObject *list) {
+        PyListObject *items = (PyListObject *)list;
+        Py_ssize_t index, size = Py_SIZE(items);
+        Py_SET_SIZE(items, 0);
+        for (index = 0; index < size; index++) {
+            Py_DECREF(items->ob_item[index]);
+        }
+    }
+
     /* Whether type(obj).<name> is ``expected``: a lookup in the type's
        method cache, without the descriptor call and the reference counting
        of type(obj).<name> in Python (Cython makes the same lookup where
@@ -147,6 +159,7 @@ cdef extern from *:
     bint _class_attribute_is "fastloop_class_attribute_is" (
         object obj, str name, object expected) except -1
     object take_ready "fastloop_take_ready" (list ready, Py_ssize_t index)
+    void empty_list "fastloop_empty_list" (list items) noexcept
     int drop_ran "fastloop_drop_ran" (list ready, Py_ssize_t count) except -1
 
 

@@ -43,6 +43,13 @@ logger = logging.getLogger("asyncio")
 # with add_signal_handler still get through a loop that never idles.
 _MAX_SKIPPED_POLLS = 16
 
+# An empty list kept for the next flush of any loop's write batches: a flush
+# takes the loop's list of queued writers whole, puts this one in its place,
+# and keeps the one it took, emptied, as the next spare. Flushing then makes
+# and frees no list per iteration. (Taken and given back with no Python code
+# in between: loops in other threads never see it half-way.)
+_spare_writers = []
+
 # asyncio's C Future and its running-loop lookup (see create_future). From
 # 3.12 on, a C Future made without a loop finds the running loop for less
 # than parsing loop= costs; 3.11's lookup costs more than that (169 ns against
@@ -567,10 +574,16 @@ class Scheduler:
     def _flush_batches(self):
         # Flushes may queue more writers (a protocol called back writes to
         # another transport) or run a nested iteration that flushes too: the
-        # list is taken whole, and taken again until nothing is queued.
+        # list is taken whole, and taken again until nothing is queued. The
+        # list put in its place is the spare one (see _spare_writers).
+        global _spare_writers
         while self._batched_writers:
             writers = self._batched_writers
-            self._batched_writers = []
+            if _spare_writers is None:
+                self._batched_writers = []
+            else:
+                self._batched_writers = _spare_writers
+                _spare_writers = None
             done = 0
             try:
                 while done < len(writers):
@@ -593,6 +606,12 @@ class Scheduler:
                     # Interrupted: the rest keep their places (and their
                     # _batch_queued flags) for the next iteration.
                     self._batched_writers[0:0] = writers[done:]
+                if _spare_writers is None:
+                    if cython.compiled:
+                        empty_list(writers)
+                    else:
+                        del writers[:]
+                    _spare_writers = writers
 
     def _dispatch_io(self, fd, mask):
         if fd == self._self_reader_fd:
