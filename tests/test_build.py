@@ -136,6 +136,27 @@ def test_compiled_ran_handles_nobody_holds_are_kept_for_reuse():
         loop.close()
 
 
+def test_compiled_kept_and_freed_handles_stay_within_one_bound():
+    # Kept handles and the freelist share one bound (65,536 handles, about
+    # 6 MiB): handles freed while the kept ones fill it are freed for good.
+    if not fastloop.COMPILED:
+        pytest.skip("the pure build keeps no handles")
+    from fastloop import _handles
+    from support import run_once
+
+    bound = 65_536
+    loop = fastloop.new_event_loop()
+    try:
+        for _ in range(bound + 1_000):
+            loop.call_soon(int)
+        held = [loop.call_soon(int) for _ in range(1_000)]
+        run_once(loop)
+        del held  # freed, not kept: they were held when they ran
+        assert _handles.kept_handle_count() + _handles.free_handle_count() <= bound
+    finally:
+        loop.close()
+
+
 def test_compiled_callbacks_scheduled_from_an_empty_context_share_a_spare_one():
     # Their handles keep no context, and they run one after another in the
     # module's spare one, taken back after each (see "empty contexts" in

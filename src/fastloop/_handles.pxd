@@ -232,6 +232,12 @@ cdef extern from *:
     static PyTypeObject *fastloop_timer_type = NULL;
     static PyObject *fastloop_handle_freelist[FASTLOOP_HANDLE_FREELIST_SIZE];
     static int fastloop_handle_freecount = 0;
+    /* Handles that ran and that nothing else held, kept alive for reuse
+       (see "ran handles" in _handles.py): untracked, every object field
+       None, each with a reference the array owns. With the freelist they
+       keep at most FASTLOOP_HANDLE_FREELIST_SIZE handles between them. */
+    static PyObject *fastloop_ran_handles[FASTLOOP_HANDLE_FREELIST_SIZE];
+    static int fastloop_ran_handle_count = 0;
     /* Set by new_queued_handle and new_timer just before the allocation
        they make, which consumes it. */
     static int fastloop_handle_untracked = 0;
@@ -282,19 +288,13 @@ cdef extern from *:
     static void fastloop_handle_free(void *memory) {
         PyObject *handle = (PyObject *)memory;
         if (Py_TYPE(handle) == fastloop_handle_type
-                && fastloop_handle_freecount < FASTLOOP_HANDLE_FREELIST_SIZE) {
+                && fastloop_handle_freecount + fastloop_ran_handle_count
+                       < FASTLOOP_HANDLE_FREELIST_SIZE) {
             fastloop_handle_freelist[fastloop_handle_freecount++] = handle;
             return;
         }
         PyObject_GC_Del(memory);
     }
-
-    /* Handles that ran and that nothing else held, kept alive for reuse
-       (see "ran handles" in _handles.py): untracked, every object field
-       None, each with a reference the array owns. With the freelist they
-       keep at most FASTLOOP_HANDLE_FREELIST_SIZE handles between them. */
-    static PyObject *fastloop_ran_handles[FASTLOOP_HANDLE_FREELIST_SIZE];
-    static int fastloop_ran_handle_count = 0;
 
     /* Whether ``handle``, which left the ready queue and whose one
        reference the caller holds, may be kept for reuse: an exact Handle
@@ -388,6 +388,7 @@ cdef extern from *:
     PyObject *_take_ran_handle "fastloop_take_ran_handle" () noexcept
     void _forget_kept_handles "fastloop_forget_kept_handles" () noexcept
     int _ran_handle_count "fastloop_ran_handle_count"
+    int _free_handle_count "fastloop_handle_freecount"
     void show_if_held "fastloop_show_if_held" (PyObject *handle) noexcept
 
 
@@ -434,6 +435,16 @@ cdef extern from *:
 
     #if PY_VERSION_HEX >= 0x030C0000
     #define fastloop_none_references(count) ((void)0)  /* None is immortal */
+    #elif defined(Py_REF_DEBUG)
+    /* Counted in the debug build's total of references too. */
+    static inline void fastloop_none_references(int count) {
+        for (; count > 0; count--) {
+            Py_INCREF(Py_None);
+        }
+        for (; count < 0; count++) {
+            Py_DECREF(Py_None);
+        }
+    }
     #else
     #define fastloop_none_references(count) \
         Py_SET_REFCNT(Py_None, Py_REFCNT(Py_None) + (count))

@@ -531,6 +531,13 @@ def kept_handle_count():
     return 0
 
 
+def free_handle_count():
+    """How many freed handles the freelist keeps (for tests; 0 uncompiled)."""
+    if cython.compiled:
+        return _free_handle_count
+    return 0
+
+
 def _reveal_context(handle):
     """Show ``handle``'s hidden context to the garbage collector again,
     before the handle lets go of it (compiled only).

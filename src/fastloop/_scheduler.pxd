@@ -428,10 +428,11 @@ cdef extern from *:
     #ifdef __PYX_HAVE__fastloop___scheduler
     /* loop._ready.append(handle), then handle: what call_soon returns.
        ``handle`` is a reference the caller lets go of right after; the two
-       it gains (the list's, the one returned) are written as one
-       whole-word count, which that release then reads (see
-       fastloop_keep_spare_context in _handles.pxd). A macro: Scheduler's
-       struct is defined after this code. */
+       it gains (the list's, the one returned) are written as one count,
+       which that release then reads: on 3.12 and 3.13 an increment writes
+       half of the count's word (see fastloop_keep_spare_context in
+       _handles.pxd). A macro: Scheduler's struct is defined after this
+       code. */
     static PyObject *fastloop_queue_in(PyObject *ready, PyObject *handle) {
         PyListObject *list = (PyListObject *)ready;
         PyObject *appended;
