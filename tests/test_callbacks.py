@@ -638,7 +638,7 @@ def test_callback_scheduled_as_a_ran_handle_lets_go_runs_next_iteration(loop):
         events.append("finalized")
         loop.call_soon(events.append, "scheduled by the finalizer")
 
-    loop.call_soon(Finalized(schedule).__init__, schedule)
+    loop.call_soon(id, Finalized(schedule))
     run_once(loop)
     assert events == ["finalized"]
     run_once(loop)

@@ -45,6 +45,24 @@ cdef extern from "Python.h":
 # until the store is done).
 cdef extern from *:
     """
+    /* ``obj``'s reference count changed by ``count`` in one write of the
+       whole count, for a holder that lets go of a reference right after
+       (the stall above); never to zero. Debug builds count each reference
+       in their total too. Compiled into every module that cimports this
+       file: _scheduler queues handles with it. */
+    static inline void fastloop_add_references(PyObject *obj, Py_ssize_t count) {
+    #ifdef Py_REF_DEBUG
+        for (; count > 0; count--) {
+            Py_INCREF(obj);
+        }
+        for (; count < 0; count++) {
+            Py_DECREF(obj);
+        }
+    #else
+        Py_SET_REFCNT(obj, Py_REFCNT(obj) + count);
+    #endif
+    }
+
     #ifdef __PYX_HAVE__fastloop___handles
     static Py_ssize_t fastloop_context_length(PyObject *context) {
         return PyContext_Type.tp_as_mapping->mp_length(context);
@@ -94,20 +112,13 @@ cdef extern from *:
 
     /* Keep ``context`` as the spare, with a reference of the module's own,
        if there is no spare and the context is pristine with ``references``
-       holders: 1 if kept. (The count is written as a whole word: the
-       holders let go of theirs right after.) */
+       holders: 1 if kept. (The holders let go of theirs right after.) */
     static int fastloop_keep_spare_context(PyObject *context, Py_ssize_t references) {
         if (fastloop_spare_context != NULL
                 || !fastloop_context_is_pristine(context, references)) {
             return 0;
         }
-    #ifdef Py_REF_DEBUG
-        /* Counted in the debug build's total of references, which the
-           holders' decrements count down. */
-        Py_INCREF(context);
-    #else
-        Py_SET_REFCNT(context, Py_REFCNT(context) + 1);
-    #endif
+        fastloop_add_references(context, 1);
         fastloop_spare_context = context;
         return 1;
     }
@@ -283,13 +294,18 @@ cdef extern from *:
         return PyType_GenericAlloc(type, nitems);
     }
 
+    /* Whether the freelist and the kept handles, which share one bound,
+       have room for one more. */
+    static int fastloop_room_for_a_handle(void) {
+        return fastloop_handle_freecount + fastloop_ran_handle_count
+            < FASTLOOP_HANDLE_FREELIST_SIZE;
+    }
+
     /* tp_free: Cython's tp_dealloc has untracked the handle and cleared
        its fields. */
     static void fastloop_handle_free(void *memory) {
         PyObject *handle = (PyObject *)memory;
-        if (Py_TYPE(handle) == fastloop_handle_type
-                && fastloop_handle_freecount + fastloop_ran_handle_count
-                       < FASTLOOP_HANDLE_FREELIST_SIZE) {
+        if (Py_TYPE(handle) == fastloop_handle_type && fastloop_room_for_a_handle()) {
             fastloop_handle_freelist[fastloop_handle_freecount++] = handle;
             return;
         }
@@ -302,23 +318,17 @@ cdef extern from *:
     static int fastloop_can_keep_ran_handle(PyObject *handle) {
         return Py_TYPE(handle) == fastloop_handle_type && Py_REFCNT(handle) == 1
             && *(PyObject **)((char *)handle + fastloop_handle_type->tp_weaklistoffset) == NULL
-            && fastloop_ran_handle_count + fastloop_handle_freecount
-                   < FASTLOOP_HANDLE_FREELIST_SIZE;
+            && fastloop_room_for_a_handle();
     }
 
     /* Keeps ``handle``, emptied (fastloop_empty_and_keep), with a reference
-       of the array's own. (The count is written as a whole word: the
-       caller lets go of its reference right after, see
-       fastloop_keep_spare_context.) */
+       of the array's own. (The caller lets go of its reference right
+       after.) */
     static void fastloop_keep_ran_handle(PyObject *handle) {
         if (PyObject_GC_IsTracked(handle)) {
             PyObject_GC_UnTrack(handle);
         }
-    #ifdef Py_REF_DEBUG
-        Py_INCREF(handle);
-    #else
-        Py_SET_REFCNT(handle, Py_REFCNT(handle) + 1);
-    #endif
+        fastloop_add_references(handle, 1);
         fastloop_ran_handles[fastloop_ran_handle_count++] = handle;
     }
 
@@ -435,19 +445,8 @@ cdef extern from *:
 
     #if PY_VERSION_HEX >= 0x030C0000
     #define fastloop_none_references(count) ((void)0)  /* None is immortal */
-    #elif defined(Py_REF_DEBUG)
-    /* Counted in the debug build's total of references too. */
-    static inline void fastloop_none_references(int count) {
-        for (; count > 0; count--) {
-            Py_INCREF(Py_None);
-        }
-        for (; count < 0; count++) {
-            Py_DECREF(Py_None);
-        }
-    }
     #else
-    #define fastloop_none_references(count) \
-        Py_SET_REFCNT(Py_None, Py_REFCNT(Py_None) + (count))
+    #define fastloop_none_references(count) fastloop_add_references(Py_None, (count))
     #endif
 
     /* None in *field, and what was there before, whose reference the caller

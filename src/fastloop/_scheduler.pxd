@@ -430,7 +430,7 @@ cdef extern from *:
        ``handle`` is a reference the caller lets go of right after; the two
        it gains (the list's, the one returned) are written as one count,
        which that release then reads: on 3.12 and 3.13 an increment writes
-       half of the count's word (see fastloop_keep_spare_context in
+       half of the count's word (see fastloop_add_references in
        _handles.pxd). A macro: Scheduler's struct is defined after this
        code. */
     static PyObject *fastloop_queue_in(PyObject *ready, PyObject *handle) {
@@ -455,12 +455,7 @@ cdef extern from *:
             Py_INCREF(handle);
             return handle;
         }
-    #ifdef Py_REF_DEBUG
-        Py_INCREF(handle);
-        Py_INCREF(handle);
-    #else
-        Py_SET_REFCNT(handle, Py_REFCNT(handle) + 2);
-    #endif
+        fastloop_add_references(handle, 2);
         PyList_SET_ITEM(ready, size, handle);
         Py_SET_SIZE(list, size + 1);
         return handle;
