@@ -145,10 +145,11 @@ class _KeepingChunks(asyncio.Protocol):
             self.arrived.set_result(None)
 
 
-# Large and small, so that compiled reads go both ways (a large one is handed
-# out in the object it was read into, a small one copied out of it), and
-# one larger than a read (256 KiB), which can fill the object whole.
-_MESSAGE_SIZES = (200_000, 100, 40_000, 20, 600_000, 70_000, 16_384, 5)
+# Large and small, so that compiled reads go both ways (handed out in the
+# object they were read into, or, under 480 bytes, copied out of it: 479
+# and 480 are the two sides), and one larger than a read (256 KiB), which
+# can fill the object whole.
+_MESSAGE_SIZES = (200_000, 100, 40_000, 20, 600_000, 70_000, 16_384, 5, 479, 480, 1024, 479)
 
 
 def _distinct_messages():

@@ -56,12 +56,15 @@ cdef extern from *:
     #ifdef __PYX_HAVE__fastloop___stream_core
     /* recv() into bytes. Reads land in a bytes object of MAX_READ bytes
        kept for the purpose (one for the process, used under the GIL). A
-       large read is handed out in that very object, shrunk to size, and
-       the next read makes a new one: no copy of a large message. A small
-       read is copied out and the object kept: no large allocation for a
-       small message. Returns the bytes; or None, *code set to errno, when
-       recv() failed; or NULL with a Python error set. */
-    #define FASTLOOP_HANDED_READ_MIN (16 * 1024)
+       read is handed out in that very object, shrunk to size, and the next
+       read makes a new one (from the heap's top, where the shrunk object
+       gave back the rest): no copy, and the kernel writes into memory the
+       last read warmed. Only a read whose bytes object fits pymalloc's
+       small blocks (512 bytes, header included) is copied out instead and
+       the object kept: such a block costs less than a large one. Returns
+       the bytes; or None, *code set to errno, when recv() failed; or NULL
+       with a Python error set. */
+    #define FASTLOOP_HANDED_READ_MIN (512 - (Py_ssize_t)offsetof(PyBytesObject, ob_sval))
     static PyObject *fastloop_read_target = NULL;
 
     /* At module init: an interpreter finalized and made again (embedding)

@@ -5,9 +5,9 @@ transport does per readiness event or per write; ``SocketTransport`` (the
 ``asyncio.Transport`` users see) is a thin Python shell around it.
 
 Reading: on readiness the socket is read into a 256 KiB bytes object kept
-for the process; a large read goes to ``data_received`` in that object,
-shrunk to size, a small one is copied out of it (see fastloop_recv_bytes in
-the .pxd). A BufferedProtocol gets the bytes straight into the buffer its
+for the process; the read goes to ``data_received`` in that object, shrunk
+to size, unless it is small enough for pymalloc and copied out of it (see
+fastloop_recv_bytes in the .pxd). A BufferedProtocol gets the bytes straight into the buffer its
 ``get_buffer`` returns.
 
 Writing is batched per loop iteration. ``write()`` only appends to the
