@@ -58,12 +58,11 @@ cdef extern from *:
        kept for the purpose (one for the process, used under the GIL). A
        read is handed out in that very object, shrunk to size, and the next
        read makes a new one (from the heap's top, where the shrunk object
-       gave back the rest): no copy, and the kernel writes into memory the
-       last read warmed. Only a read whose bytes object fits pymalloc's
-       small blocks (512 bytes, header included) is copied out instead and
-       the object kept: such a block costs less than a large one. Returns
-       the bytes; or None, *code set to errno, when recv() failed; or NULL
-       with a Python error set. */
+       gave back the rest): no copy. Only a read whose bytes object fits
+       pymalloc's small blocks (512 bytes, header included) is copied out
+       instead and the object kept: such a block costs less than a large
+       one. Returns the bytes; or None, *code set to errno, when recv()
+       failed; or NULL with a Python error set. */
     #define FASTLOOP_HANDED_READ_MIN (512 - (Py_ssize_t)offsetof(PyBytesObject, ob_sval))
     static PyObject *fastloop_read_target = NULL;
 
