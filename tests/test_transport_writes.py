@@ -66,6 +66,33 @@ def test_writes_within_one_callback_arrive_whole_and_in_order(loop):
         loop.run_until_complete(protocol.lost)
 
 
+@pytest.mark.parametrize("pieces", [3, 65, 700])
+def test_a_write_buffer_that_emptied_serves_the_next_writes(loop, pieces):
+    # Three rounds of many writes in one callback each: fastloop's buffer
+    # holds them all (700 pieces, about 600 KB, outgrow what the kernel takes
+    # at once, so the rest waits for the peer), empties, and serves the next
+    # round; 65 and 700 pass the allocation it keeps between rounds.
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        for round_number in range(3):
+            chunks = [bytes([(round_number * 31 + index) % 256]) * (1 + index * 7 % 1700)
+                      for index in range(pieces)]
+            expected = b"".join(chunks)
+
+            def respond(chunks=chunks):
+                for chunk in chunks:
+                    transport.write(chunk)
+
+            loop.call_soon(respond)
+            received = loop.run_until_complete(
+                loop.run_in_executor(None, _receive, peer, len(expected)))
+            assert received == expected
+            while transport.get_write_buffer_size():
+                loop.run_until_complete(asyncio.sleep(0))
+        transport.close()
+        loop.run_until_complete(protocol.lost)
+
+
 @pytest.mark.fastloop_only
 def test_writes_leave_once_the_iterations_callbacks_are_done(loop):
     transport, protocol, peer = _connect(loop)

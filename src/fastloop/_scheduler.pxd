@@ -129,14 +129,21 @@ cdef extern from *:
     }
 
     /* Empties a list nothing else can reach, keeping its allocation, so
-       that the next appends to it need none. */
-    static void fastloop_empty_list(PyObject *list) {
+       that the next appends to it need none (list.clear() frees it). One
+       grown past FASTLOOP_KEPT_LIST_ITEMS by a burst is cleared as
+       list.clear() does, so that it does not hold its peak for good. */
+    #define FASTLOOP_KEPT_LIST_ITEMS 64
+    static int fastloop_empty_list(PyObject *list) {
         PyListObject *items = (PyListObject *)list;
         Py_ssize_t index, size = Py_SIZE(items);
+        if (items->allocated > FASTLOOP_KEPT_LIST_ITEMS) {
+            return PyList_SetSlice(list, 0, size, NULL);
+        }
         Py_SET_SIZE(items, 0);
         for (index = 0; index < size; index++) {
             Py_DECREF(items->ob_item[index]);
         }
+        return 0;
     }
 
     /* Whether type(obj).<name> is ``expected``: a lookup in the type's
@@ -159,7 +166,7 @@ cdef extern from *:
     bint _class_attribute_is "fastloop_class_attribute_is" (
         object obj, str name, object expected) except -1
     object take_ready "fastloop_take_ready" (list ready, Py_ssize_t index)
-    void empty_list "fastloop_empty_list" (list items) noexcept
+    int empty_list "fastloop_empty_list" (list items) except -1
     int drop_ran "fastloop_drop_ran" (list ready, Py_ssize_t count) except -1
 
 

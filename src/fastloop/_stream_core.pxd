@@ -7,7 +7,7 @@ from libc.errno cimport EAGAIN, EBADF, EINTR, errno
 from libc.string cimport memset
 from posix.uio cimport iovec
 
-from ._scheduler cimport BatchedWriter, Scheduler
+from ._scheduler cimport BatchedWriter, Scheduler, empty_list
 
 
 cdef extern from *:

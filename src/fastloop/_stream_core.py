@@ -643,7 +643,12 @@ class StreamCore(BatchedWriter):
         self._buffer_offset = sent
 
     def _clear_buffer(self):
-        self._buffer.clear()
+        if cython.compiled:
+            # The list keeps its allocation for the next write (clear()
+            # would free it, and the next append make it again).
+            empty_list(self._buffer)
+        else:
+            self._buffer.clear()
         self._buffer_offset = 0
         self._buffer_size = 0
 
