@@ -2,10 +2,12 @@
 from asyncio); kept as specifications."""
 
 import asyncio
+import gc
 import math
 import signal
 import socket
 import threading
+import weakref
 
 import pytest
 
@@ -122,3 +124,52 @@ def test_a_signal_handler_raising_in_the_drain_does_not_stop_later_wakeups(
     finally:
         loop.remove_signal_handler(signal.SIGUSR1)
         loop.close()
+
+
+@pytest.mark.fastloop_only
+def test_code_run_while_a_write_buffer_empties_may_append_to_it(loop):
+    # Emptying a sent write buffer in place once let go of its items with
+    # the list still pointing at them: a weakref callback that appended to
+    # the list (reached through gc) wrote into slots not yet released, and
+    # the list was left holding freed objects (a crash on the next read).
+    class Kept:
+        pass
+
+    ours, peer = socket.socketpair()
+    with peer:
+        transport, _ = loop.run_until_complete(
+            loop.connect_accepted_socket(asyncio.Protocol, ours))
+        buffers = [item for item in gc.get_referents(transport._core) if type(item) is list]
+        appended = []
+
+        def respond():
+            # A view the buffer keeps as a view of its own, and one more piece.
+            transport.write(memoryview(b"a" * 1000))
+            transport.write(b"second")
+            for buffer in buffers:
+                for item in buffer:
+                    if type(item) is memoryview:
+                        appended.append(weakref.ref(item, lambda _, buffer=buffer:
+                                                    buffer.extend([object(), Kept()])))
+
+        loop.call_soon(respond)
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert _receive_exactly(peer, 1006) == b"a" * 1000 + b"second"
+        assert appended
+        for buffer in buffers:
+            assert all(type(item) in (object, Kept, bytes, memoryview) for item in buffer)
+            buffer.clear()
+        transport.abort()
+        loop.run_until_complete(asyncio.sleep(0))
+
+
+def _receive_exactly(sock, size):
+    sock.settimeout(10)
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data

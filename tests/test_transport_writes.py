@@ -12,6 +12,7 @@ import io
 import os
 import resource
 import socket
+import sys
 
 import pytest
 
@@ -91,6 +92,57 @@ def test_a_write_buffer_that_emptied_serves_the_next_writes(loop, pieces):
                 loop.run_until_complete(asyncio.sleep(0))
         transport.close()
         loop.run_until_complete(protocol.lost)
+
+
+def _reference_counts(objects):
+    return [sys.getrefcount(item) for item in objects]
+
+
+def test_pieces_sent_are_let_go_of(loop):
+    transport, protocol, peer = _connect(loop)
+    with peer:
+        chunks = [bytes([index]) * (100 + index) for index in range(80)]
+        before = _reference_counts(chunks)
+
+        def respond():
+            for chunk in chunks:
+                transport.write(chunk)
+
+        loop.call_soon(respond)
+        expected = sum(map(len, chunks))
+        received = loop.run_until_complete(
+            loop.run_in_executor(None, _receive, peer, expected))
+        assert received == b"".join(chunks)
+        transport.close()
+        loop.run_until_complete(protocol.lost)
+        assert _reference_counts(chunks) == before
+
+
+def test_pieces_an_abort_drops_are_let_go_of(loop):
+    # The peer's side is full before the transport exists, so the pieces
+    # written before the abort cannot leave: the transport drops all 100
+    # (more than a connection's emptied buffer keeps slots for).
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    with peer:
+        while True:
+            try:
+                ours.send(b"f" * 65536)
+            except BlockingIOError:
+                break
+        transport, protocol = loop.run_until_complete(
+            loop.connect_accepted_socket(_Peer, ours))
+        chunks = [bytes([index]) * (100 + index) for index in range(100)]
+        before = _reference_counts(chunks)
+
+        def respond():
+            for chunk in chunks:
+                transport.write(chunk)
+            transport.abort()
+
+        loop.call_soon(respond)
+        loop.run_until_complete(protocol.lost)
+        assert _reference_counts(chunks) == before
 
 
 @pytest.mark.fastloop_only

@@ -1,5 +1,6 @@
 cimport cython
 from cpython.object cimport Py_TPFLAGS_HAVE_GC, PyObject, PyObject_Call
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.errno cimport EINTR, errno
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport read, write
@@ -128,20 +129,31 @@ cdef extern from *:
         return 0;
     }
 
-    /* Empties a list nothing else can reach, keeping its allocation, so
-       that the next appends to it need none (list.clear() frees it). One
-       grown past FASTLOOP_KEPT_LIST_ITEMS by a burst is cleared as
-       list.clear() does, so that it does not hold its peak for good. */
-    #define FASTLOOP_KEPT_LIST_ITEMS 64
-    static int fastloop_empty_list(PyObject *list) {
+    /* Empties a list, keeping its item array so that the next appends to
+       it need none (list.clear() frees it), unless the array has more than
+       kept_max slots: then it is cleared as list.clear() does, so that a
+       list a burst grew does not hold its peak. The array is detached while
+       the items are let go of, as list.clear() does: code a release runs
+       (a weakref callback) that appends to the list gets an array of its
+       own, and the kept one is freed instead of put back. */
+    static int fastloop_empty_list(PyObject *list, Py_ssize_t kept_max) {
         PyListObject *items = (PyListObject *)list;
-        Py_ssize_t index, size = Py_SIZE(items);
-        if (items->allocated > FASTLOOP_KEPT_LIST_ITEMS) {
+        Py_ssize_t index, size = Py_SIZE(items), allocated = items->allocated;
+        PyObject **array = items->ob_item;
+        if (allocated > kept_max) {
             return PyList_SetSlice(list, 0, size, NULL);
         }
+        items->ob_item = NULL;
+        items->allocated = 0;
         Py_SET_SIZE(items, 0);
         for (index = 0; index < size; index++) {
-            Py_DECREF(items->ob_item[index]);
+            Py_DECREF(array[index]);
+        }
+        if (items->ob_item == NULL) {
+            items->ob_item = array;
+            items->allocated = allocated;
+        } else {
+            PyMem_Free(array);
         }
         return 0;
     }
@@ -166,7 +178,7 @@ cdef extern from *:
     bint _class_attribute_is "fastloop_class_attribute_is" (
         object obj, str name, object expected) except -1
     object take_ready "fastloop_take_ready" (list ready, Py_ssize_t index)
-    int empty_list "fastloop_empty_list" (list items) except -1
+    int empty_list "fastloop_empty_list" (list items, Py_ssize_t kept_max) except -1
     int drop_ran "fastloop_drop_ran" (list ready, Py_ssize_t count) except -1
 
 

@@ -608,7 +608,9 @@ class Scheduler:
                     self._batched_writers[0:0] = writers[done:]
                 if _spare_writers is None:
                     if cython.compiled:
-                        empty_list(writers)
+                        # Kept whatever its size: a busy server flushes
+                        # as many writers every iteration.
+                        empty_list(writers, PY_SSIZE_T_MAX)
                     else:
                         del writers[:]
                     _spare_writers = writers

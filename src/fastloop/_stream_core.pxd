@@ -126,6 +126,7 @@ cdef Py_ssize_t _MAX_IOVECS
 cdef iovec _vectors[64]
 
 cdef Py_ssize_t _COPIED_VIEW_MAX
+cdef Py_ssize_t _KEPT_BUFFER_SLOTS
 cdef object _as_bytes(object data)
 # Their Py_buffer pointers are inferred (cython.pointer(Py_buffer) is not
 # accepted here).

@@ -7,8 +7,8 @@ transport does per readiness event or per write; ``SocketTransport`` (the
 Reading: on readiness the socket is read into a 256 KiB bytes object kept
 for the process; the read goes to ``data_received`` in that object, shrunk
 to size, unless it is small enough for pymalloc and copied out of it (see
-fastloop_recv_bytes in the .pxd). A BufferedProtocol gets the bytes straight into the buffer its
-``get_buffer`` returns.
+fastloop_recv_bytes in the .pxd). A BufferedProtocol gets the bytes straight
+into the buffer its ``get_buffer`` returns.
 
 Writing is batched per loop iteration. ``write()`` only appends to the
 buffer and queues the core on the scheduler, which flushes it once the
@@ -49,6 +49,8 @@ _DEFAULT_HIGH_WATER = 64 * 1024
 # kept through a view of the buffer's own (see _as_bytes): a small bytes
 # object comes from Python's own allocator and costs less than a view.
 _COPIED_VIEW_MAX = 512
+# Compiled: item slots a connection's emptied write buffer keeps at most.
+_KEPT_BUFFER_SLOTS = 64
 
 
 def _as_bytes(data):
@@ -643,10 +645,11 @@ class StreamCore(BatchedWriter):
         self._buffer_offset = sent
 
     def _clear_buffer(self):
-        if cython.compiled:
-            # The list keeps its allocation for the next write (clear()
-            # would free it, and the next append make it again).
-            empty_list(self._buffer)
+        if cython.compiled and self._buffer is not None:
+            # The list keeps its item array for the next write (clear()
+            # would free it, and the next append make it again), unless a
+            # burst grew it past _KEPT_BUFFER_SLOTS.
+            empty_list(self._buffer, _KEPT_BUFFER_SLOTS)
         else:
             self._buffer.clear()
         self._buffer_offset = 0
