@@ -72,7 +72,7 @@ def test_a_write_buffer_that_emptied_serves_the_next_writes(loop, pieces):
     # Three rounds of many writes in one callback each: fastloop's buffer
     # holds them all (700 pieces, about 600 KB, outgrow what the kernel takes
     # at once, so the rest waits for the peer), empties, and serves the next
-    # round; 65 and 700 pass the allocation it keeps between rounds.
+    # round with the array it kept.
     transport, protocol, peer = _connect(loop)
     with peer:
         for round_number in range(3):
