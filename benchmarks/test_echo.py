@@ -73,6 +73,16 @@ def test_quick_run_reports_numbers_for_every_server(quick_run, style):
     assert re.fullmatch(r"[\d.]+k?( ‡)? ×[\d.]+ \([\d.]+–[\d.]+\)", c_cell), c_cell
 
 
+def test_quick_run_reports_the_first_loop_against_every_other_server(quick_run):
+    # asyncio is the only loop of the quick run, so it is the first server.
+    assert "asyncio's requests/s against each other server's" in quick_run
+    section = quick_run[quick_run.index("asyncio's requests/s against"):]
+    header = next(line for line in section.splitlines() if line.startswith("| style"))
+    assert header == "| style | size | against C epoll |"
+    [cell] = _cells(section, "| protocol | 1 KiB |")[2:]
+    assert re.fullmatch(r"×[\d.]+ \([\d.]+–[\d.]+\), ahead in [01] of 1", cell), cell
+
+
 def test_quick_run_reports_the_two_piece_cost_for_every_server(quick_run):
     assert "protocol-two-piece against protocol-one-piece" in quick_run
     # The two-piece table's row, the only one that starts with the size.

@@ -390,6 +390,28 @@ def _throughput_table(rows, servers, samples, failures):
     return _table(rows, servers, samples, failures, cell)
 
 
+def _head_to_head_table(rows, servers, samples, failures):
+    """The first server's requests/s against each other server's, round by
+    round: the median ratio, its spread, and in how many rounds the first
+    served more. Whether one loop is ahead of another is read here: a
+    ratio of two rates taken moments apart, and a count of rounds that one
+    noisy round cannot flip, where the medians of the rates can."""
+    subject, rivals = servers[0], servers[1:]
+    body = []
+    for row in rows:
+        cells = [row.style, _size_label(row.size)]
+        for rival in rivals:
+            if (row, subject) in failures or (row, rival) in failures:
+                cells.append("failed")
+                continue
+            ratios = [mine.requests_per_second / theirs.requests_per_second
+                      for mine, theirs in zip(samples[(row, subject)], samples[(row, rival)])]
+            ahead = sum(ratio > 1 for ratio in ratios)
+            cells.append(f"{format_spread(ratios)}, ahead in {ahead} of {len(ratios)}")
+        body.append(cells)
+    return _markdown(["style", "size"] + [f"against {rival}" for rival in rivals], body)
+
+
 def _latency_table(rows, servers, samples, failures):
     def cell(row, name, mine):
         return (f"{statistics.median(s.p50_us for s in mine):.0f} / "
@@ -491,6 +513,13 @@ def main(argv=None):
     print()
     print(_client_load(samples))
     print()
+    if len(servers) > 1:
+        print(f"{servers[0]}'s requests/s against each other server's, round by round: "
+              f"the median ratio (lowest–highest round), and in how many rounds "
+              f"{servers[0]} served more.")
+        print()
+        print(_head_to_head_table(rows, servers, samples, failures))
+        print()
     print("Latency of one request (send until the whole echo is back), µs: "
           "p50 / p99, medians over the rounds.")
     print()
