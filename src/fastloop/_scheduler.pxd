@@ -140,6 +140,11 @@ cdef extern from *:
         PyListObject *items = (PyListObject *)list;
         Py_ssize_t index, size = Py_SIZE(items), allocated = items->allocated;
         PyObject **array = items->ob_item;
+    #ifdef Py_GIL_DISABLED
+        /* A free-threaded build allocates the array behind a header of its
+           own (not to be freed with PyMem_Free): always list.clear()'s way. */
+        kept_max = -1;
+    #endif
         if (allocated > kept_max) {
             return PyList_SetSlice(list, 0, size, NULL);
         }
