@@ -12,6 +12,18 @@ def run_once(loop):
     loop.run_forever()
 
 
+def receive_exactly(sock, size):
+    """``size`` bytes read from the blocking ``sock`` (fewer if the peer
+    closes first); the caller sets its timeout."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
 def handle_context(handle):
     """The context ``handle``'s callback runs in (Handle.get_context() is
     new in 3.12; asyncio's handles have ``_context`` on every version)."""

@@ -11,6 +11,8 @@ import weakref
 
 import pytest
 
+from support import receive_exactly
+
 
 def test_readers_added_from_another_thread_while_the_loop_waits_all_fire(loop):
     # The compiled poller once grew its event array from the adding thread
@@ -136,6 +138,7 @@ def test_code_run_while_a_write_buffer_empties_may_append_to_it(loop):
         pass
 
     ours, peer = socket.socketpair()
+    peer.settimeout(10)
     with peer:
         transport, _ = loop.run_until_complete(
             loop.connect_accepted_socket(asyncio.Protocol, ours))
@@ -155,21 +158,10 @@ def test_code_run_while_a_write_buffer_empties_may_append_to_it(loop):
         loop.call_soon(respond)
         loop.call_soon(loop.stop)
         loop.run_forever()
-        assert _receive_exactly(peer, 1006) == b"a" * 1000 + b"second"
+        assert receive_exactly(peer, 1006) == b"a" * 1000 + b"second"
         assert appended
         for buffer in buffers:
             assert all(type(item) in (object, Kept, bytes, memoryview) for item in buffer)
             buffer.clear()
         transport.abort()
         loop.run_until_complete(asyncio.sleep(0))
-
-
-def _receive_exactly(sock, size):
-    sock.settimeout(10)
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data

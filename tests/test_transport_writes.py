@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from support import run_once
+from support import receive_exactly, run_once
 
 
 class _Peer(asyncio.Protocol):
@@ -42,16 +42,6 @@ def _connect(loop):
     return transport, protocol, peer
 
 
-def _receive(peer, size):
-    data = bytearray()
-    while len(data) < size:
-        chunk = peer.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
-
-
 def test_writes_within_one_callback_arrive_whole_and_in_order(loop):
     transport, protocol, peer = _connect(loop)
     with peer:
@@ -62,7 +52,7 @@ def test_writes_within_one_callback_arrive_whole_and_in_order(loop):
 
         loop.call_soon(respond)
         run_once(loop)
-        assert _receive(peer, 32) == b"HTTP/1.1 200 OK\r\n\r\nbody and more"
+        assert receive_exactly(peer, 32) == b"HTTP/1.1 200 OK\r\n\r\nbody and more"
         transport.close()
         loop.run_until_complete(protocol.lost)
 
@@ -86,10 +76,9 @@ def test_a_write_buffer_that_emptied_serves_the_next_writes(loop, pieces):
 
             loop.call_soon(respond)
             received = loop.run_until_complete(
-                loop.run_in_executor(None, _receive, peer, len(expected)))
+                loop.run_in_executor(None, receive_exactly, peer, len(expected)))
             assert received == expected
-            while transport.get_write_buffer_size():
-                loop.run_until_complete(asyncio.sleep(0))
+            assert transport.get_write_buffer_size() == 0
         transport.close()
         loop.run_until_complete(protocol.lost)
 
@@ -111,7 +100,7 @@ def test_pieces_sent_are_let_go_of(loop):
         loop.call_soon(respond)
         expected = sum(map(len, chunks))
         received = loop.run_until_complete(
-            loop.run_in_executor(None, _receive, peer, expected))
+            loop.run_in_executor(None, receive_exactly, peer, expected))
         assert received == b"".join(chunks)
         transport.close()
         loop.run_until_complete(protocol.lost)
@@ -161,7 +150,7 @@ def test_writes_leave_once_the_iterations_callbacks_are_done(loop):
         # Queued during the callback, sent (in one piece) after it.
         assert sizes == [8]
         assert transport.get_write_buffer_size() == 0
-        assert _receive(peer, 8) == b"headbody"
+        assert receive_exactly(peer, 8) == b"headbody"
         transport.close()
         loop.run_until_complete(protocol.lost)
 
@@ -181,12 +170,12 @@ def test_a_write_past_the_high_water_mark_is_sent_at_once(loop):
         run_once(loop)
         # The kernel took what it could before the callback returned.
         assert sizes[0] < len(payload)
-        received = _receive(peer, len(payload))
+        received = receive_exactly(peer, len(payload))
         assert received[:1024] == payload[:1024]
         transport.close()
         while len(received) < len(payload):
             loop.run_until_complete(asyncio.sleep(0))
-            received += _receive(peer, len(payload) - len(received))
+            received += receive_exactly(peer, len(payload) - len(received))
         assert received == payload
         loop.run_until_complete(protocol.lost)
 
@@ -195,7 +184,7 @@ def test_a_write_while_the_loop_is_not_running_is_sent_at_once(loop):
     transport, protocol, peer = _connect(loop)
     with peer:
         transport.write(b"no loop needed")
-        assert _receive(peer, 14) == b"no loop needed"
+        assert receive_exactly(peer, 14) == b"no loop needed"
         transport.close()
         loop.run_until_complete(protocol.lost)
 
@@ -209,7 +198,7 @@ def test_what_was_written_before_an_abort_still_reaches_the_peer(loop):
 
         loop.call_soon(answer_and_abort)
         assert loop.run_until_complete(protocol.lost) is None
-        assert _receive(peer, 64) == b"last words"
+        assert receive_exactly(peer, 64) == b"last words"
 
 
 def test_close_after_writes_sends_everything_then_loses_the_connection(loop):
@@ -245,7 +234,7 @@ def test_write_eof_after_a_write_in_the_same_callback_keeps_the_write(loop):
 
         loop.call_soon(write_then_eof)
         run_once(loop)
-        assert _receive(peer, 64) == b"all of it"
+        assert receive_exactly(peer, 64) == b"all of it"
         assert peer.recv(1) == b""  # then EOF
         transport.close()
         loop.run_until_complete(protocol.lost)
@@ -384,7 +373,7 @@ def test_close_after_a_write_loses_the_connection_after_the_callbacks_it_woke(lo
 
         loop.run_until_complete(main())
         assert order == ["waiter resumed", "connection_lost"]
-        assert _receive(peer, 3) == b"bye"
+        assert receive_exactly(peer, 3) == b"bye"
 
 
 def test_a_protocol_raising_in_connection_lost_after_write_and_close_is_reported(loop):
@@ -406,7 +395,7 @@ def test_a_protocol_raising_in_connection_lost_after_write_and_close_is_reported
         loop.run_until_complete(loop.connect_accepted_socket(Failing, ours))
         loop.run_until_complete(lost)
         run_once(loop)
-        assert _receive(peer, 3) == b"bye"
+        assert receive_exactly(peer, 3) == b"bye"
     assert [type(exc) for exc in reports] == [LookupError]
 
 
@@ -431,7 +420,7 @@ def test_new_limits_after_a_write_do_not_pause_for_bytes_already_written(loop):
 
         loop.call_soon(write_then_limit)
         run_once(loop)
-        assert _receive(peer, 5) == b"hello"
+        assert receive_exactly(peer, 5) == b"hello"
         assert events == []
         transport.close()
         loop.run_until_complete(protocol.lost)
@@ -450,7 +439,7 @@ def test_sendfile_right_after_a_write_sends_the_write_first(loop, tmp_path):
             await loop.sendfile(transport, file)
 
         loop.run_until_complete(send())
-        assert _receive(peer, 1006) == b"header" + b"F" * 1000
+        assert receive_exactly(peer, 1006) == b"header" + b"F" * 1000
         transport.close()
         loop.run_until_complete(protocol.lost)
 
