@@ -68,6 +68,66 @@ def test_without_fastloop_pure_the_compiled_build_runs(fastloop_pure):
     assert report_build(fastloop_pure) == ["True", "False", "True"]
 
 
+# The pure build where Cython is not installed: the hot modules then run on
+# _cython_shim, which has only what they use outside compiled-only branches.
+# A stream echo, sock_* calls, callbacks and a timer reach those paths.
+WITHOUT_CYTHON = """
+import sys
+sys.modules["cython"] = None  # import cython now raises ImportError
+import asyncio, socket, fastloop
+from fastloop import _build, _cython_shim
+import importlib
+assert not fastloop.COMPILED
+assert all(importlib.import_module("fastloop." + name).cython is _cython_shim
+           for name in _build.HOT_MODULES)
+
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+    def data_received(self, data):
+        self.transport.write(data)
+        self.transport.write(b"")
+        self.transport.write(bytearray(data))
+        self.transport.writelines([memoryview(data), b"."])
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Echo, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+    writer.write(b"ab")
+    received = await reader.readexactly(7)
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        right.setblocking(False)
+        await loop.sock_sendall(left, b"xyz")
+        got = await loop.sock_recv(right, 3)
+    ran = []
+    loop.call_soon(ran.append, "soon")
+    loop.call_later(0.001, ran.append, "later")
+    await asyncio.sleep(0.01)
+    return received, got, ran
+
+print(fastloop.run(main()))
+"""
+
+
+@pytest.mark.fastloop_only
+def test_pure_build_runs_without_cython_installed():
+    environment = dict(os.environ, FASTLOOP_PURE="1")
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(SOURCE_ROOT), environment.get("PYTHONPATH")]))
+    completed = subprocess.run([sys.executable, "-c", WITHOUT_CYTHON], env=environment,
+                               capture_output=True, text=True, timeout=30)
+
+    assert completed.stderr == ""
+    assert completed.stdout == "(b'ababab.', b'xyz', ['soon', 'later'])\n"
+
+
 @pytest.mark.fastloop_only
 def test_pure_twin_is_a_separate_copy_of_the_package():
     twin = _build.load_pure_twin()

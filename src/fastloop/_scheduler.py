@@ -24,6 +24,7 @@ import threading
 import time
 import types
 import weakref
+from contextvars import copy_context
 from asyncio import futures, iscoroutine, tasks
 
 from . import _asyncio_private as aio_private
@@ -72,21 +73,73 @@ def _slot_event(slot):
     return READABLE if slot == 0 else WRITABLE
 
 
-class BatchedWriter:
-    """Something that writes in batches: what it is asked to write during an
-    iteration goes out once the iteration's callbacks are done.
+class Connection:
+    """A connection the scheduler serves without Python calls in between.
 
-    It queues itself on ``Scheduler._batched_writers`` (once per iteration:
-    ``_batch_queued`` says it is queued) and the scheduler calls
-    ``_flush_batch`` after the callbacks. Stream transports do this, so that a
-    response written in pieces leaves in one vectored send.
+    - Its fd's readiness: the handles that watch its fd (see
+      ``Scheduler._watch_connection``) are ``ConnectionHandle``s, and
+      running one calls ``_fd_ready`` directly.
+    - Its writes, in batches: what it is asked to write during an iteration
+      goes out once the iteration's callbacks are done. It queues itself on
+      ``Scheduler._batched_writers`` (once per iteration: ``_batch_queued``
+      says it is queued) and the scheduler calls ``_flush_batch`` after the
+      callbacks, so that a response written in pieces leaves in one
+      vectored send.
+
+    Stream transports' cores are connections.
     """
 
     def __init__(self):
         self._batch_queued = False
 
+    def _fd_ready(self, writable):
+        raise NotImplementedError(f"{type(self).__name__} must define _fd_ready()")
+
     def _flush_batch(self):
         raise NotImplementedError(f"{type(self).__name__} must define _flush_batch()")
+
+
+@cython.cclass
+class ConnectionHandle(Handle):
+    """The handle that watches a ``Connection``'s fd for reading or writing.
+
+    Its callback is the connection's Python-visible readiness method (what
+    reprs, debug reports and asyncio's ``_callback`` show); compiled,
+    running it calls the connection's C-level ``_fd_ready`` instead, which
+    spares the call through Python's protocol (bound method, function
+    object, argument parsing) on every read. Its context is made when it is
+    (a copy, as asyncio's add_reader makes), never left empty and hidden.
+    Made only compiled: uncompiled, a Handle serves.
+    """
+
+    def _run(self):
+        if not cython.compiled or self._connection is None:
+            # Cancelled (or made by Python code): asyncio's error for a
+            # handle run without its callback, not a call on None.
+            Handle._run(self)
+            return
+        context = self._context_if_made
+        if _enter_context(context) < 0:
+            _report_raised(self)
+            return
+        try:
+            self._connection._fd_ready(self._writable)
+        except (SystemExit, KeyboardInterrupt):
+            _exit_context(context)
+            raise
+        except BaseException as exc:
+            # As Handle._run: the context is left before the error is handled.
+            if _exit_context(context) < 0:
+                _report_raised(self)
+            self._report_exception(exc)
+            return
+        if _exit_context(context) < 0:
+            _report_raised(self)
+
+    def _cancel_as(self, debug):
+        Handle._cancel_as(self, debug)
+        # Nothing the cancelled handle could run: let go of the connection.
+        self._connection = None
 
 
 # GC must not clear its fields (no tp_clear): code that runs while a cycle
@@ -368,7 +421,26 @@ class Scheduler:
         sock_* wait, which wants one report (see _rearm_once)."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        handle = new_handle(callback, args, self, None, self._debug)
+        return self._install_fd_handle(
+            fd, slot, new_handle(callback, args, self, None, self._debug), once)
+
+    def _watch_connection(self, fd, slot, connection, callback):
+        """Watch ``connection``'s fd in ``slot``, level-triggered; running
+        the handle calls ``callback()``, a bound method of ``connection``
+        that calls its ``_fd_ready``."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if not cython.compiled:
+            return self._install_fd_handle(
+                fd, slot, new_handle(callback, (), self, None, self._debug), False)
+        # A context made now, not left empty (see ConnectionHandle).
+        handle = ConnectionHandle(callback, (), self, copy_context())
+        handle._connection = connection
+        handle._writable = slot == 1
+        return self._install_fd_handle(fd, slot, handle, False)
+
+    def _install_fd_handle(self, fd, slot, handle, once):
+        """Put ``handle`` in ``slot`` of ``fd``'s watches (see _add_fd_handle)."""
         handles = self._fd_handles.get(fd)
         other = None if handles is None else handles[1 - slot]
         mask = _slot_event(slot) if other is None else READABLE | WRITABLE
@@ -627,6 +699,8 @@ class Scheduler:
             if reader is not None:
                 if reader._cancelled:
                     self._remove_fd_handle(fd, 0, False)
+                elif cython.compiled and self._ready is not None:
+                    append(self._ready, reader)
                 else:
                     self._ready.append(reader)
         if mask & WRITABLE:
@@ -634,6 +708,8 @@ class Scheduler:
             if writer is not None:
                 if writer._cancelled:
                     self._remove_fd_handle(fd, 1, False)
+                elif cython.compiled and self._ready is not None:
+                    append(self._ready, writer)
                 else:
                     self._ready.append(writer)
 

@@ -7,7 +7,7 @@ from libc.errno cimport EAGAIN, EBADF, EINTR, errno
 from libc.string cimport memset
 from posix.uio cimport iovec
 
-from ._scheduler cimport BatchedWriter, Scheduler, empty_list
+from ._scheduler cimport Connection, Scheduler, append, empty_list
 
 
 cdef extern from *:
@@ -152,7 +152,7 @@ cdef bint _get_writable_buffer(object buffer, Py_buffer *view) except -1
 cpdef Py_ssize_t send_some(object sock, object data) except -1
 
 
-cdef class StreamCore(BatchedWriter):
+cdef class StreamCore(Connection):
     cdef readonly Scheduler _loop
     cdef readonly object _transport
     cdef readonly object _sock
@@ -178,6 +178,8 @@ cdef class StreamCore(BatchedWriter):
     cpdef _fatal_error(self, exc, message)
     cpdef _force_close(self, exc)
 
+    cdef _fd_ready(self, bint writable)
+    @cython.locals(data=bytes, delivering=bint)
     cdef _read_and_deliver(self)
     @cython.locals(count=Py_ssize_t)
     cdef _read_into_protocol_buffer(self)

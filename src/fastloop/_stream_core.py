@@ -33,7 +33,7 @@ import socket
 from asyncio import protocols
 
 from . import _asyncio_private as aio_private
-from ._scheduler import BatchedWriter, logger
+from ._scheduler import Connection, logger
 
 # Bytes read at most per readiness event: asyncio's max_size.
 MAX_READ = 256 * 1024
@@ -272,7 +272,7 @@ def send_some(sock, data):
 # called while a cycle through it is collected.
 @cython.no_gc_clear
 @cython.cclass
-class StreamCore(BatchedWriter):
+class StreamCore(Connection):
     """A connected stream socket's per-packet state and paths.
 
     ``transport`` is the shell the protocol knows: it is what error reports
@@ -283,7 +283,7 @@ class StreamCore(BatchedWriter):
         if loop is None:
             # Compiled, every method would read the loop's C fields.
             raise TypeError("StreamCore needs a loop")
-        BatchedWriter.__init__(self)
+        Connection.__init__(self)
         self._loop = loop
         self._transport = transport
         self._sock = sock
@@ -324,7 +324,7 @@ class StreamCore(BatchedWriter):
     def start_reading(self):
         """Watch the fd for reading, unless closing or paused."""
         if self.is_reading():
-            self._loop._add_reader(self._sock_fd, self._read_ready)
+            self._loop._watch_connection(self._sock_fd, 0, self, self._read_ready)
 
     def pause_reading(self):
         if not self.is_reading():
@@ -404,32 +404,40 @@ class StreamCore(BatchedWriter):
 
     def _read_ready(self):
         """The reader callback: the socket is readable, at EOF or failed."""
+        self._fd_ready(False)
+
+    def _fd_ready(self, writable):
+        """The socket is readable (at EOF, failed) or, ``writable``, takes
+        more: what the watch handles run (see _scheduler.ConnectionHandle)."""
         if self._conn_lost:
             return
-        if self._buffered_protocol:
+        if writable:
+            self._send_buffer()
+        elif self._buffered_protocol:
             self._read_into_protocol_buffer()
         else:
             self._read_and_deliver()
 
     def _read_and_deliver(self):
+        # One try for the read and the delivery (each try costs the compiled
+        # build a save of the thread's exception state): ``delivering``
+        # tells which of the two failed.
+        delivering = False
         try:
             data = recv_bytes(self._sock, MAX_READ)
+            if data:
+                delivering = True
+                self._protocol.data_received(data)
+                return
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal read error on socket transport")
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed."
+                              if delivering else "Fatal read error on socket transport")
             return
-        if data is None:
-            return
-        if not data:
+        if data is not None:
+            # b"": the peer sends no more.
             self._on_eof()
-            return
-        try:
-            self._protocol.data_received(data)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
 
     def _read_into_protocol_buffer(self):
         try:
@@ -486,13 +494,20 @@ class StreamCore(BatchedWriter):
             raise RuntimeError("Cannot call write() after write_eof()")
         if self._empty_waiter is not None:
             raise RuntimeError("unable to write; sendfile is in progress")
-        if not data:
+        if cython.compiled and type(data) is bytes:
+            # The length read off the object: ``not data`` is a call through
+            # the type's slots.
+            if not len(cython.cast(bytes, data)):
+                return
+        elif not data:
             return
-        # The checks _writes_lost and _as_bytes begin with, made here first:
-        # uncompiled, each call saved counts on this per-packet path.
+        elif type(data) is not bytes:
+            data = _as_bytes(data)
+        # The check _writes_lost begins with, made here first: uncompiled,
+        # each call saved counts on this per-packet path.
         if self._conn_lost and self._writes_lost():
             return
-        self._append(data if type(data) is bytes else _as_bytes(data))
+        self._append(data)
         self._send_soon()
 
     def writelines(self, list_of_data):
@@ -523,7 +538,10 @@ class StreamCore(BatchedWriter):
         return True
 
     def _append(self, data):
-        self._buffer.append(data)
+        if cython.compiled and self._buffer is not None:
+            append(self._buffer, data)
+        else:
+            self._buffer.append(data)
         self._buffer_size += len(data)
 
     def _send_soon(self):
@@ -552,8 +570,7 @@ class StreamCore(BatchedWriter):
 
     def _write_ready(self):
         """The writer callback: the kernel takes more."""
-        if not self._conn_lost:
-            self._send_buffer()
+        self._fd_ready(True)
 
     def _send_buffer(self):
         """Send what the kernel takes; watch for writability if it leaves
@@ -658,7 +675,7 @@ class StreamCore(BatchedWriter):
     def _start_writing(self):
         if not self._writing:
             self._writing = True
-            self._loop._add_writer(self._sock_fd, self._write_ready)
+            self._loop._watch_connection(self._sock_fd, 1, self, self._write_ready)
 
     def _stop_writing(self):
         if self._writing:

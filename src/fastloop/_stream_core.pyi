@@ -4,11 +4,11 @@ import asyncio
 import socket
 from collections.abc import Iterable
 
-from ._scheduler import BatchedWriter, Scheduler
+from ._scheduler import Connection, Scheduler
 
 MAX_READ: int
 
-class StreamCore(BatchedWriter):
+class StreamCore(Connection):
     _loop: Scheduler
     _transport: asyncio.Transport
     _sock: socket.socket | None
