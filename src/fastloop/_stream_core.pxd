@@ -179,6 +179,8 @@ cdef class StreamCore(Connection):
     cpdef _force_close(self, exc)
 
     cdef _fd_ready(self, bint writable)
+    cpdef _read_ready(self)
+    cpdef _write_ready(self)
     @cython.locals(data=bytes, delivering=bint)
     cdef _read_and_deliver(self)
     @cython.locals(count=Py_ssize_t)
