@@ -3,6 +3,7 @@
 import contextvars
 import errno
 import os
+import resource
 import socket
 
 import pytest
@@ -342,3 +343,39 @@ def test_reader_runs_in_a_copy_of_the_context_it_was_added_in(loop, socket_pair)
 
     assert loop.run_until_complete(seen) == "when added"
     loop.remove_reader(left)
+
+
+def test_watches_of_high_and_low_fds_come_and_go_independently(loop, socket_pair):
+    # A high fd number (the loop may index its watches by fd) next to a low
+    # one: each fires, is removed and is watched again on its own.
+    left, right = socket_pair
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    high_fd = min(soft, 4096) - 1
+    os.dup2(left.fileno(), high_fd)
+    try:
+        fired = []
+
+        def on_readable(name):
+            fired.append(name)
+            loop.stop()
+
+        loop.add_reader(high_fd, on_readable, "high")
+        right.send(b"x")
+        loop.run_forever()
+        assert fired == ["high"]
+
+        loop.add_reader(right.fileno(), on_readable, "low")
+        left.send(b"y")
+        assert loop.remove_reader(high_fd) is True
+        loop.run_forever()
+        assert fired == ["high", "low"]
+        assert loop.remove_reader(high_fd) is False
+        assert loop.remove_reader(right.fileno()) is True
+        assert loop.remove_reader(right.fileno()) is False
+
+        loop.add_reader(high_fd, on_readable, "high again")
+        loop.run_forever()
+        assert fired == ["high", "low", "high again"]
+        assert loop.remove_reader(high_fd) is True
+    finally:
+        os.close(high_fd)

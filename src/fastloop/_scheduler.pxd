@@ -432,7 +432,8 @@ cdef class Scheduler:
     cdef list _batched_writers
     cdef TimerQueue _timers
     cdef Poller _poller
-    cdef dict _fd_handles
+    cdef list _fd_handles
+    cdef Py_ssize_t _watched_fds
     cdef public bint _closed
     cdef public bint _stopping
     cdef public bint _debug
@@ -462,6 +463,7 @@ cdef class Scheduler:
     @cython.locals(handle=Handle, handles=list)
     cdef bint _remove_fd_handle(self, int fd, int slot, bint reported_once) except -1
     cdef _rearm_once(self, int fd)
+    cdef list _watches_of(self, Py_ssize_t fd)
     @cython.locals(timers=TimerQueue, first=TimerHandle, timeout=double, now=double,
                    poller=Poller, count=int, index=int, ready=list, todo=Py_ssize_t,
                    done=Py_ssize_t, entry=object, compiled=bint)

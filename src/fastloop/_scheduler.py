@@ -168,9 +168,11 @@ class Scheduler:
         self._batched_writers = []
         self._timers = TimerQueue()
         self._poller = Poller()
-        # fd -> [reader Handle or None, writer Handle or None, file object or
-        # None] (see "readers and writers")
-        self._fd_handles = {}
+        # Indexed by fd: [reader Handle or None, writer Handle or None, file
+        # object or None], or None where the fd is not watched (see "readers
+        # and writers"); _watched_fds counts the fds watched.
+        self._fd_handles = []
+        self._watched_fds = 0
         self._closed = False
         self._stopping = False
         self._debug = False
@@ -379,7 +381,10 @@ class Scheduler:
     # READABLE, slot 1 for WRITABLE (the object: see _watch_file). A watch is
     # level-triggered (add_reader, transports) or, for a sock_* wait,
     # one-shot: see _poller. One-shot only while the wait is the fd's only
-    # watcher; beside another it is level-triggered.
+    # watcher; beside another it is level-triggered. A list indexed by fd,
+    # not a dict: every readiness event looks its fd up (a dict lookup
+    # would first make an int object and hash it), as libuv's watcher array.
+    # It grows to the highest fd watched and keeps that length.
 
     def _add_reader(self, fd, callback, *args):
         return self._add_fd_handle(fd, 0, callback, args, False)
@@ -402,7 +407,7 @@ class Scheduler:
         (_fd_watched_as). anyio, for one, removes the reader of a socket it
         has just closed.
         """
-        first = fd not in self._fd_handles
+        first = self._watches_of(fd) is None
         handle = self._add_fd_handle(fd, slot, callback, args, False)
         if first and not isinstance(fileobj, int):
             self._fd_handles[fd][2] = fileobj
@@ -410,10 +415,16 @@ class Scheduler:
 
     def _fd_watched_as(self, fileobj):
         """The fd that add_reader/add_writer watch as ``fileobj``, or -1."""
-        for fd, handles in self._fd_handles.items():
-            if handles[2] is fileobj:
+        for fd, handles in enumerate(self._fd_handles):
+            if handles is not None and handles[2] is fileobj:
                 return fd
         return -1
+
+    def _watches_of(self, fd):
+        """``fd``'s [reader, writer, file object], or None if not watched."""
+        if 0 <= fd < len(self._fd_handles):
+            return self._fd_handles[fd]
+        return None
 
     def _add_fd_handle(self, fd, slot, callback, args, once):
         """Watch ``fd`` in ``slot`` with a new handle for ``callback(*args)``,
@@ -441,7 +452,7 @@ class Scheduler:
 
     def _install_fd_handle(self, fd, slot, handle, once):
         """Put ``handle`` in ``slot`` of ``fd``'s watches (see _add_fd_handle)."""
-        handles = self._fd_handles.get(fd)
+        handles = self._watches_of(fd)
         other = None if handles is None else handles[1 - slot]
         mask = _slot_event(slot) if other is None else READABLE | WRITABLE
         # The kernel first: on failure (a closed fd, a regular file) nothing
@@ -452,7 +463,11 @@ class Scheduler:
             self._poller.set_interest(fd, mask)
         if handles is None:
             handles = [None, None, None]
-            self._fd_handles[fd] = handles
+            table = self._fd_handles
+            if fd >= len(table):
+                table.extend([None] * (fd + 1 - len(table)))
+            table[fd] = handles
+            self._watched_fds += 1
         previous = handles[slot]
         handles[slot] = handle
         if previous is not None:
@@ -467,7 +482,7 @@ class Scheduler:
         """
         if self._closed:
             return False
-        handles = self._fd_handles.get(fd)
+        handles = self._watches_of(fd)
         if handles is None:
             return False
         handle = handles[slot]
@@ -477,7 +492,8 @@ class Scheduler:
         if handles[1 - slot] is not None:
             self._poller.set_interest(fd, _slot_event(1 - slot))
         else:
-            del self._fd_handles[fd]
+            self._fd_handles[fd] = None
+            self._watched_fds -= 1
             if reported_once:
                 self._poller.keep_disarmed(fd)
             else:
@@ -493,7 +509,7 @@ class Scheduler:
 
     def _watches(self, fd, for_writing):
         """Whether ``fd`` is watched for writing (or reading)."""
-        handles = self._fd_handles.get(fd)
+        handles = self._watches_of(fd)
         return handles is not None and handles[1 if for_writing else 0] is not None
 
     # -- running -------------------------------------------------------------
@@ -543,7 +559,7 @@ class Scheduler:
                     timeout = 0.0
 
         poller = self._poller
-        if (timeout == 0.0 and not self._fd_handles
+        if (timeout == 0.0 and not self._watched_fds
                 and self._skipped_polls < _MAX_SKIPPED_POLLS):
             # Python signal handlers run at the next bytecode anyway, or at
             # the latest after the poll this count leads to.
@@ -691,7 +707,7 @@ class Scheduler:
         if fd == self._self_reader_fd:
             self._drain_self_pipe()
             return
-        handles = self._fd_handles.get(fd)
+        handles = self._watches_of(fd)
         if handles is None:
             return
         if mask & READABLE:
@@ -779,6 +795,7 @@ class Scheduler:
         self._batched_writers.clear()
         self._timers.clear()
         self._fd_handles.clear()
+        self._watched_fds = 0
         self._poller.close()
         self._self_writer_fd = -1
         self._self_reader.close()
@@ -800,8 +817,9 @@ class Scheduler:
     def _pending_handle_count(self):
         """Handles the loop still holds (ready, timers, fd watchers)."""
         count = len(self._ready) + len(self._timers)
-        for handles in self._fd_handles.values():
-            count += (handles[0] is not None) + (handles[1] is not None)
+        for handles in self._fd_handles:
+            if handles is not None:
+                count += (handles[0] is not None) + (handles[1] is not None)
         return count
 
 
