@@ -25,6 +25,8 @@ struct epoll_event {
 #define EPOLLOUT 0x004
 #define EPOLLERR 0x008
 #define EPOLLHUP 0x010
+#define EPOLLET (1u << 31)
+#define EPOLLRDHUP 0x2000
 #define EPOLL_CTL_ADD 1
 #define EPOLL_CTL_DEL 2
 #define EPOLL_CTL_MOD 3

@@ -20,6 +20,8 @@ cdef extern from "_epoll_compat.h" nogil:
     int EPOLL_CTL_ADD
     int EPOLL_CTL_MOD
     int EPOLL_CTL_DEL
+    uint32_t EPOLLET
+    uint32_t EPOLLRDHUP
 
     int epoll_create1(int flags)
     int epoll_ctl(int epfd, int op, int fd, epoll_event *event)
@@ -27,6 +29,9 @@ cdef extern from "_epoll_compat.h" nogil:
 
 
 cdef int ONESHOT
+cdef int _EDGE
+cdef int _HANGUP
+cdef int _HANGUP_EVENTS
 cdef int _READABLE
 cdef int _WRITABLE
 cdef double MAXIMUM_TIMEOUT
@@ -46,6 +51,8 @@ cdef class Poller:
     cdef epoll_event *_events
     cdef int _capacity
     cdef bint _closed
+    # Whether EDGE is honoured (compiled, on epoll).
+    cdef readonly bint edges
 
     @cython.locals(events=cython.p_void)
     cdef _grow(self, int capacity)

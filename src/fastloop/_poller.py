@@ -39,6 +39,21 @@ _WRITABLE = WRITABLE
 # In an interest mask: the registration is one-shot. Alone: registered with
 # the kernel but disabled (its one report was delivered), watching nothing.
 ONESHOT = 0x40000000  # EPOLLONESHOT
+# In an interest mask: report the fd edge-triggered, once per change (new
+# data, room to write) instead of at every poll while it stays ready. Its
+# watcher must then read until a read comes back short, or be run again
+# without a report (see _scheduler.ConnectionHandle). Only where
+# Poller.edges is true: the compiled build on epoll. Not EPOLLET itself,
+# which is bit 31 and so no C int: _epoll_ctl puts it in.
+EDGE = 0x08000000
+_EDGE = EDGE  # as a C int, compiled
+# In a reported mask, beside READABLE: the peer hung up or the socket failed
+# (EPOLLRDHUP, EPOLLHUP, EPOLLERR). A watcher of an edge-triggered fd must
+# then read until it sees the end: a read that empties the socket leaves the
+# end (EOF, the error) for a read of its own, and no new report comes for it.
+HANGUP = 0x04000000
+_HANGUP = HANGUP
+_HANGUP_EVENTS = 0x2000 | 0x010 | 0x008  # EPOLLRDHUP | EPOLLHUP | EPOLLERR
 
 _INITIAL_CAPACITY = 64
 # asyncio caps a poll at one day (base_events.MAXIMUM_SELECT_TIMEOUT).
@@ -46,7 +61,7 @@ MAXIMUM_TIMEOUT = 24 * 3600
 
 
 def _mask_from_epoll(events):
-    mask = 0
+    mask = _HANGUP if events & _HANGUP_EVENTS else 0
     if events & ~_WRITABLE:
         mask |= _READABLE
     if events & ~_READABLE:
@@ -91,6 +106,7 @@ class Poller:
         self._epfd = -1
         self._capacity = 0
         self._closed = False
+        self.edges = False
         if cython.compiled:
             self._epfd = epoll_create1(EPOLL_CLOEXEC)
             if self._epfd < 0:
@@ -99,6 +115,7 @@ class Poller:
                 self._selector = selectors.DefaultSelector()
             else:
                 self._grow(_INITIAL_CAPACITY)
+                self.edges = True
         elif hasattr(select, "epoll"):
             self._epoll = select.epoll()
         else:
@@ -121,7 +138,8 @@ class Poller:
         self._capacity = capacity
 
     def set_interest(self, fd, mask):
-        """Watch ``fd`` for ``mask``, level-triggered (0 stops watching it).
+        """Watch ``fd`` for ``mask``, level-triggered unless it has EDGE
+        (0 stops watching it).
 
         Raises OSError as the kernel reports it (EBADF for a closed fd,
         EPERM for a regular file), leaving the interest set unchanged.
@@ -182,6 +200,10 @@ class Poller:
 
     def _epoll_ctl(self, fd, old_mask, mask):
         event.events = mask
+        if mask & _EDGE:
+            # EPOLLRDHUP: an end that came with the data must show in its
+            # report (see HANGUP).
+            event.events = (mask & ~_EDGE) | EPOLLET | EPOLLRDHUP
         event.data.u64 = 0
         event.data.fd = fd
         if not mask:

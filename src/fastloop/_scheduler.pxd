@@ -16,6 +16,8 @@ from ._timers cimport TimerQueue
 # Typed copies of _poller's constants, filled in by the module's import.
 cdef int READABLE
 cdef int WRITABLE
+cdef int EDGE
+cdef int HANGUP
 cdef int _MAX_SKIPPED_POLLS
 cdef list _spare_writers
 cdef object _C_FUTURE
@@ -36,7 +38,6 @@ cdef extern from "Python.h":
 @cython.locals(now=timespec)
 cdef double _monotonic()
 
-cdef int _slot_event(int slot) noexcept
 cdef extern from *:
     """
     #ifdef __PYX_HAVE__fastloop___scheduler
@@ -413,14 +414,17 @@ cdef extern from *:
 cdef class Connection:
     cdef bint _batch_queued
 
-    cdef _fd_ready(self, bint writable)
+    cdef bint _fd_ready(self, bint writable) except -1
     cdef _flush_batch(self)
 
 
 cdef class ConnectionHandle(Handle):
     cdef Connection _connection
     cdef bint _writable
+    cdef bint _edge
+    cdef bint _hangup
 
+    @cython.locals(still_ready=bint)
     cpdef _run(self)
     cdef _cancel_as(self, bint debug)
 
@@ -430,6 +434,7 @@ cdef class Scheduler:
     cdef object __weakref__
     cdef public list _ready
     cdef list _batched_writers
+    cdef list _still_ready
     cdef TimerQueue _timers
     cdef Poller _poller
     cdef list _fd_handles
@@ -462,6 +467,8 @@ cdef class Scheduler:
     cdef Handle _install_fd_handle(self, int fd, int slot, Handle handle, bint once)
     @cython.locals(handle=Handle, handles=list)
     cdef bint _remove_fd_handle(self, int fd, int slot, bint reported_once) except -1
+    @cython.locals(mask=int, edge=bint)
+    cdef int _interest_for(self, Handle reader, Handle writer) except -1
     cdef _rearm_once(self, int fd)
     cdef list _watches_of(self, Py_ssize_t fd)
     @cython.locals(timers=TimerQueue, first=TimerHandle, timeout=double, now=double,
@@ -472,6 +479,8 @@ cdef class Scheduler:
     cdef _dispatch_io(self, int fd, int mask)
     @cython.locals(data=bytes, signum=int)
     cdef _drain_self_pipe(self)
+    @cython.locals(still_ready=list, handle=Handle)
+    cdef _report_still_ready(self)
     @cython.locals(count=Py_ssize_t)
     cdef bytes _read_self_pipe(self)
     cdef _run_timed(self, object handle)

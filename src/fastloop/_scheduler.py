@@ -30,7 +30,7 @@ from asyncio import futures, iscoroutine, tasks
 from . import _asyncio_private as aio_private
 from ._handles import (Handle, TimerHandle, deadline_of, leave_queue, new_handle,
                        new_queued_handle, new_timer)
-from ._poller import READABLE, WRITABLE, Poller
+from ._poller import EDGE, HANGUP, READABLE, WRITABLE, Poller
 from ._timers import TimerQueue
 
 _PY314 = sys.version_info >= (3, 14)
@@ -68,11 +68,6 @@ def _monotonic():
     return time.monotonic()
 
 
-def _slot_event(slot):
-    """What a slot of Scheduler._fd_handles[fd] watches: [reader, writer]."""
-    return READABLE if slot == 0 else WRITABLE
-
-
 class Connection:
     """A connection the scheduler serves without Python calls in between.
 
@@ -93,6 +88,8 @@ class Connection:
         self._batch_queued = False
 
     def _fd_ready(self, writable):
+        """The fd is readable or, ``writable``, writable. Returns whether it
+        may still be: see ConnectionHandle."""
         raise NotImplementedError(f"{type(self).__name__} must define _fd_ready()")
 
     def _flush_batch(self):
@@ -110,6 +107,17 @@ class ConnectionHandle(Handle):
     object, argument parsing) on every read. Its context is made when it is
     (a copy, as asyncio's add_reader makes), never left empty and hidden.
     Made only compiled: uncompiled, a Handle serves.
+
+    Its fd is watched edge-triggered (``_edge``) where the poller can and
+    every watch of the fd is a ConnectionHandle: an epoll that does not put
+    a reported fd back on its ready list costs the kernel less per poll.
+    Such an fd is reported once per change, so when ``_fd_ready`` says the
+    fd may still be ready (a read filled all the room it had, a send took
+    some and more waits), the handle runs again next iteration unreported,
+    where a level-triggered poll would have reported it. So does a reader
+    once its fd reported a hang-up (``_hangup``, see _poller.HANGUP): the
+    end behind the data needs a read of its own, until which the reader
+    keeps running (it stops reading at the end, or on an error).
     """
 
     def _run(self):
@@ -123,7 +131,7 @@ class ConnectionHandle(Handle):
             _report_raised(self)
             return
         try:
-            self._connection._fd_ready(self._writable)
+            still_ready = self._connection._fd_ready(self._writable)
         except (SystemExit, KeyboardInterrupt):
             _exit_context(context)
             raise
@@ -135,6 +143,14 @@ class ConnectionHandle(Handle):
             return
         if _exit_context(context) < 0:
             _report_raised(self)
+            return
+        if ((still_ready or (self._hangup and not self._writable))
+                and self._edge and not self._cancelled):
+            # Watched edge-triggered, the fd is not reported again for what
+            # this run left (see Scheduler._still_ready).
+            loop = self._loop
+            if isinstance(loop, Scheduler):
+                cython.cast(Scheduler, loop)._still_ready.append(self)
 
     def _cancel_as(self, debug):
         Handle._cancel_as(self, debug)
@@ -166,6 +182,9 @@ class Scheduler:
     def _init_core(self):
         self._ready = []
         self._batched_writers = []
+        # ConnectionHandles to run next iteration unreported (see
+        # ConnectionHandle): their fd, watched edge-triggered, is still ready.
+        self._still_ready = []
         self._timers = TimerQueue()
         self._poller = Poller()
         # Indexed by fd: [reader Handle or None, writer Handle or None, file
@@ -454,7 +473,10 @@ class Scheduler:
         """Put ``handle`` in ``slot`` of ``fd``'s watches (see _add_fd_handle)."""
         handles = self._watches_of(fd)
         other = None if handles is None else handles[1 - slot]
-        mask = _slot_event(slot) if other is None else READABLE | WRITABLE
+        if slot == 0:
+            mask = self._interest_for(handle, other)
+        else:
+            mask = self._interest_for(other, handle)
         # The kernel first: on failure (a closed fd, a regular file) nothing
         # is left behind.
         if once and other is None:
@@ -490,7 +512,7 @@ class Scheduler:
             return False
         handles[slot] = None
         if handles[1 - slot] is not None:
-            self._poller.set_interest(fd, _slot_event(1 - slot))
+            self._poller.set_interest(fd, self._interest_for(handles[0], handles[1]))
         else:
             self._fd_handles[fd] = None
             self._watched_fds -= 1
@@ -500,6 +522,21 @@ class Scheduler:
                 self._poller.set_interest(fd, 0)
         handle._cancel_as(self._debug)
         return True
+
+    def _interest_for(self, reader, writer):
+        """The poller's mask for an fd watched by ``reader`` and ``writer``
+        (either may be None): edge-triggered where every watch is a
+        ConnectionHandle and the poller can, which the handles are told."""
+        mask = (READABLE if reader is not None else 0) | (WRITABLE if writer is not None else 0)
+        if not cython.compiled or not self._poller.edges:
+            return mask
+        edge = ((reader is None or isinstance(reader, ConnectionHandle))
+                and (writer is None or isinstance(writer, ConnectionHandle)))
+        if reader is not None and isinstance(reader, ConnectionHandle):
+            cython.cast(ConnectionHandle, reader)._edge = edge
+        if writer is not None and isinstance(writer, ConnectionHandle):
+            cython.cast(ConnectionHandle, writer)._edge = edge
+        return mask | EDGE if edge else mask
 
     def _rearm_once(self, fd):
         """A sock_* wait on ``fd`` was reported ready but found nothing to
@@ -546,7 +583,7 @@ class Scheduler:
         timers = self._timers
         if timers.cancelled_count:
             timers.drop_cancelled()
-        if self._ready or self._stopping:
+        if self._ready or self._stopping or self._still_ready:
             timeout = 0.0
         else:
             first = timers.first()
@@ -569,6 +606,8 @@ class Scheduler:
             count = poller.poll(timeout)
             for index in range(count):
                 self._dispatch_io(poller.event_fd(index), poller.event_mask(index))
+        if self._still_ready:
+            self._report_still_ready()
 
         if timers.size():
             now = self._now()
@@ -716,6 +755,8 @@ class Scheduler:
                 if reader._cancelled:
                     self._remove_fd_handle(fd, 0, False)
                 elif cython.compiled and self._ready is not None:
+                    if mask & HANGUP and isinstance(reader, ConnectionHandle):
+                        cython.cast(ConnectionHandle, reader)._hangup = True
                     append(self._ready, reader)
                 else:
                     self._ready.append(reader)
@@ -728,6 +769,15 @@ class Scheduler:
                     append(self._ready, writer)
                 else:
                     self._ready.append(writer)
+
+    def _report_still_ready(self):
+        """Queue the handles whose fd is still ready, as a poll that
+        reports it level-triggered would (see ConnectionHandle)."""
+        still_ready = self._still_ready
+        self._still_ready = []
+        for handle in still_ready:
+            if not handle._cancelled:
+                self._ready.append(handle)
 
     def _drain_self_pipe(self):
         try:
@@ -793,6 +843,7 @@ class Scheduler:
                     leave_queue(entry)
         self._ready.clear()
         self._batched_writers.clear()
+        self._still_ready.clear()
         self._timers.clear()
         self._fd_handles.clear()
         self._watched_fds = 0

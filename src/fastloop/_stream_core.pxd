@@ -178,13 +178,13 @@ cdef class StreamCore(Connection):
     cpdef _fatal_error(self, exc, message)
     cpdef _force_close(self, exc)
 
-    cdef _fd_ready(self, bint writable)
-    cpdef _read_ready(self)
-    cpdef _write_ready(self)
+    cdef bint _fd_ready(self, bint writable) except -1
+    cpdef bint _read_ready(self) except -1
+    cpdef bint _write_ready(self) except -1
     @cython.locals(data=bytes, delivering=bint)
-    cdef _read_and_deliver(self)
-    @cython.locals(count=Py_ssize_t)
-    cdef _read_into_protocol_buffer(self)
+    cdef bint _read_and_deliver(self) except -1
+    @cython.locals(count=Py_ssize_t, size=Py_ssize_t)
+    cdef bint _read_into_protocol_buffer(self) except -1
     cdef _on_eof(self)
 
     cdef bint _writes_lost(self) except -1
@@ -193,7 +193,8 @@ cdef class StreamCore(Connection):
     cdef _send_batch_now(self)
     cdef _settle_empty_waiter(self, exc)
     cdef _flush_batch(self)
-    cdef _send_buffer(self)
+    @cython.locals(sent=Py_ssize_t)
+    cdef Py_ssize_t _send_buffer(self) except -1
     cdef _send_once_quietly(self)
     @cython.locals(fd=int, buffer=list, count=Py_ssize_t, index=Py_ssize_t,
                    sent=Py_ssize_t, code=int, message=msghdr)

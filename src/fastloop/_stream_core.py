@@ -409,18 +409,18 @@ class StreamCore(Connection):
         _scheduler.ConnectionHandle); uncompiled, plain handles call the
         callbacks themselves, one Python call fewer."""
         if writable:
-            self._write_ready()
-        else:
-            self._read_ready()
+            return self._write_ready()
+        return self._read_ready()
 
     def _read_ready(self):
-        """The reader callback: the socket is readable, at EOF or failed."""
+        """The reader callback: the socket is readable, at EOF or failed.
+        Returns whether it may still be readable: the read filled all the
+        room it had (see _scheduler.ConnectionHandle)."""
         if self._conn_lost:
-            return
+            return False
         if self._buffered_protocol:
-            self._read_into_protocol_buffer()
-        else:
-            self._read_and_deliver()
+            return self._read_into_protocol_buffer()
+        return self._read_and_deliver()
 
     def _read_and_deliver(self):
         # One try for the read and the delivery (each try costs the compiled
@@ -432,45 +432,52 @@ class StreamCore(Connection):
             if data:
                 delivering = True
                 self._protocol.data_received(data)
-                return
+                return len(data) == MAX_READ
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed."
                               if delivering else "Fatal read error on socket transport")
-            return
+            return False
         if data is not None:
             # b"": the peer sends no more.
             self._on_eof()
+        return False
 
     def _read_into_protocol_buffer(self):
         try:
             buffer = self._protocol.get_buffer(-1)
-            if not len(buffer):
+            size = len(buffer)
+            if not size:
                 raise RuntimeError("get_buffer() returned an empty buffer")
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
-            return
+            return False
         try:
             count = recv_into(self._sock, buffer)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on socket transport")
-            return
+            return False
         if count < 0:
-            return
+            return False
         if not count:
             self._on_eof()
-            return
+            return False
         try:
             self._protocol.buffer_updated(count)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+            return False
+        # len() counts items, not bytes, for a buffer of wider items: then
+        # this may say "full" of a buffer that is not, which costs one more
+        # read and loses nothing, where the converse could stall.
+        return count >= size
 
     def _on_eof(self):
         if self._loop._debug:
@@ -573,15 +580,23 @@ class StreamCore(Connection):
             self._send_buffer()
 
     def _write_ready(self):
-        """The writer callback: the kernel takes more."""
-        if not self._conn_lost:
-            self._send_buffer()
+        """The writer callback: the kernel takes more. Returns whether it
+        may take more still: it took some, and some waits (see
+        _scheduler.ConnectionHandle). Said also when the kernel is full, which
+        the next send finds out (EAGAIN) at the cost of a system call; the
+        converse could stall a transport whose send took all it offered
+        (_MAX_IOVECS pieces at most) with more waiting."""
+        if self._conn_lost:
+            return False
+        return self._send_buffer() > 0 and self._writing
 
     def _send_buffer(self):
         """Send what the kernel takes; watch for writability if it leaves
-        some; finish a close or a write_eof once all is sent."""
+        some; finish a close or a write_eof once all is sent. Returns how
+        many bytes the kernel took."""
         try:
-            self._drop_sent(self._send())
+            sent = self._send()
+            self._drop_sent(sent)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -589,14 +604,14 @@ class StreamCore(Connection):
             self._clear_buffer()
             self._fatal_error(exc, "Fatal write error on socket transport")
             self._settle_empty_waiter(exc)
-            return
+            return 0
         # Each step only when its state asks for it: uncompiled, every
         # method call costs, and this runs once per flush.
         if self._protocol_paused:
             self._maybe_resume_protocol()  # may write more
         if self._buffer:
             self._start_writing()
-            return
+            return sent
         if self._writing:
             self._stop_writing()
         if self._empty_waiter is not None:
@@ -607,6 +622,7 @@ class StreamCore(Connection):
             self._call_connection_lost(None)
         elif self._eof:
             self._sock.shutdown(socket.SHUT_WR)
+        return sent
 
     def _send_once_quietly(self):
         try:

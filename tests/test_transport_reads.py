@@ -1,0 +1,257 @@
+"""The stream transport's read path: every byte, then the end, whatever
+arrived together.
+
+fastloop's compiled build watches a connection's socket edge-triggered: the
+kernel reports it once per change, and the transport itself runs its reader
+again while the socket may hold more (a read that filled its buffer, an end
+or an error behind the data). These cases are where a missed report would
+hang a transport; each must end as on asyncio.
+"""
+
+import asyncio
+import socket
+import struct
+
+import pytest
+
+from support import receive_exactly
+
+MAX_READ = 256 * 1024  # what a transport reads at most per report
+
+
+class _Collector(asyncio.Protocol):
+    def __init__(self):
+        loop = asyncio.get_event_loop()
+        self.received = bytearray()
+        self.events = []
+        self.lost = loop.create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.received += data
+
+    def eof_received(self):
+        self.events.append(("eof", len(self.received)))
+
+    def connection_lost(self, exc):
+        self.events.append(("lost", type(exc)))
+        self.lost.set_result(exc)
+
+
+class _SmallBuffers(asyncio.BufferedProtocol):
+    """Hands the transport a buffer of ``size`` bytes at a time."""
+
+    def __init__(self, size):
+        loop = asyncio.get_event_loop()
+        self.buffer = bytearray(size)
+        self.received = bytearray()
+        self.events = []
+        self.lost = loop.create_future()
+
+    def get_buffer(self, sizehint):
+        return self.buffer
+
+    def buffer_updated(self, nbytes):
+        self.received += self.buffer[:nbytes]
+
+    def eof_received(self):
+        self.events.append(("eof", len(self.received)))
+
+    def connection_lost(self, exc):
+        self.events.append(("lost", type(exc)))
+        self.lost.set_result(exc)
+
+
+async def _in_loop(function):
+    return function()
+
+
+def _connected(loop, protocol_factory):
+    """A transport over one end of a socketpair, and the other end (blocking,
+    with a timeout): what the test writes to before the loop reads."""
+    ours, peer = socket.socketpair()
+    peer.settimeout(10)
+    transport, protocol = loop.run_until_complete(
+        loop.connect_accepted_socket(protocol_factory, ours))
+    return transport, protocol, peer
+
+
+@pytest.mark.parametrize("size", [1, 1000, 100_000])
+def test_data_and_the_end_sent_together_are_both_delivered(loop, size):
+    # The peer's data and its end are queued before the loop reads: one
+    # read takes all the data, and the end needs a read of its own.
+    transport, protocol, peer = _connected(loop, _Collector)
+    with peer:
+        payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        peer.sendall(payload)
+        peer.shutdown(socket.SHUT_WR)
+        loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
+
+    assert protocol.received == payload
+    assert protocol.events == [("eof", size), ("lost", type(None))]
+
+
+def test_more_than_one_read_already_queued_arrives_whole_before_the_end(loop):
+    # More than a read takes: the reads that fill their buffer must go on
+    # without a new report, then the end. A thread writes, as the socket
+    # buffer holds less than the payload.
+    import threading
+
+    transport, protocol, peer = _connected(loop, _Collector)
+    payload = (b"0123456789abcdef" * (MAX_READ // 16)) * 3 + b"tail"
+
+    def write_then_end():
+        peer.sendall(payload)
+        peer.shutdown(socket.SHUT_WR)
+
+    writer = threading.Thread(target=write_then_end)
+    writer.start()
+    try:
+        loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
+    finally:
+        writer.join(10)
+        peer.close()
+
+    assert protocol.received == payload
+    assert protocol.events == [("eof", len(payload)), ("lost", type(None))]
+
+
+@pytest.mark.parametrize("buffer_size", [1, 7, 4096])
+def test_a_buffered_protocol_with_small_buffers_gets_every_byte_then_the_end(
+        loop, buffer_size):
+    transport, protocol, peer = _connected(
+        loop, lambda: _SmallBuffers(buffer_size))
+    with peer:
+        payload = bytes(range(256)) * 40
+        peer.sendall(payload)
+        peer.shutdown(socket.SHUT_WR)
+        loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
+
+    assert protocol.received == payload
+    assert protocol.events == [("eof", len(payload)), ("lost", type(None))]
+
+
+def test_a_buffered_protocol_with_a_small_buffer_gets_every_byte_queued(loop):
+    # No end behind the data: only reads that filled their buffer, running
+    # again without a new report, fetch the rest.
+    class UntilAll(_SmallBuffers):
+        def __init__(self, size, expected):
+            super().__init__(size)
+            self.expected = expected
+            self.all_in = asyncio.get_event_loop().create_future()
+
+        def buffer_updated(self, nbytes):
+            super().buffer_updated(nbytes)
+            if len(self.received) >= self.expected and not self.all_in.done():
+                self.all_in.set_result(None)
+
+    payload = bytes(range(256)) * 4
+    transport, protocol, peer = _connected(loop, lambda: UntilAll(7, len(payload)))
+    with peer:
+        peer.sendall(payload)
+        loop.run_until_complete(asyncio.wait_for(protocol.all_in, 10))
+        transport.close()
+        loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
+
+    assert protocol.received == payload
+
+
+def test_reading_paused_with_data_queued_resumes_where_it_stopped(loop):
+    class PausesAtFirst(_Collector):
+        def data_received(self, data):
+            super().data_received(data)
+            if not self.events:
+                self.events.append(("paused", len(self.received)))
+                self.transport.pause_reading()
+
+    transport, protocol, peer = _connected(loop, PausesAtFirst)
+    with peer:
+        peer.sendall(b"first")
+        loop.run_until_complete(asyncio.sleep(0))
+        while not protocol.events:
+            loop.run_until_complete(asyncio.sleep(0))
+        # Queued while paused, with the end behind it: no new report comes
+        # for it once reading resumes, which must find it anyway.
+        peer.sendall(b"second")
+        peer.shutdown(socket.SHUT_WR)
+        for _ in range(3):
+            loop.run_until_complete(asyncio.sleep(0))
+        assert protocol.received == b"first"
+        transport.resume_reading()
+        loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
+
+    assert protocol.received == b"firstsecond"
+    assert protocol.events == [("paused", 5), ("eof", 11), ("lost", type(None))]
+
+
+def test_data_then_a_reset_ends_the_connection_without_a_hang(loop):
+    # TCP: the peer's data and then its reset (SO_LINGER 0) are queued
+    # before the loop reads. Whether the data is still read first is the
+    # kernel's business; the transport must end either way.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        peer = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    transport, protocol = loop.run_until_complete(
+        loop.connect_accepted_socket(_Collector, ours))
+    peer.sendall(b"x" * 5000)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.close()
+    exc = loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
+
+    assert protocol.received in (b"", b"x" * 5000)
+    assert exc is None or isinstance(exc, ConnectionResetError)
+    assert protocol.events[-1][0] == "lost"
+
+
+def test_an_end_after_the_reply_is_seen_while_writing(loop):
+    # The transport writes a reply as the peer's request arrives; the
+    # peer's end follows the request in the same report.
+    class Replies(_Collector):
+        def data_received(self, data):
+            super().data_received(data)
+            self.transport.write(data.upper())
+
+    transport, protocol, peer = _connected(loop, Replies)
+    with peer:
+        peer.sendall(b"request")
+        peer.shutdown(socket.SHUT_WR)
+        loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
+        assert receive_exactly(peer, 7) == b"REQUEST"
+
+    assert protocol.events == [("eof", 7), ("lost", type(None))]
+
+
+def test_a_buffer_of_many_pieces_waiting_for_room_is_all_sent(loop):
+    # TCP reports room to write only after a send the kernel cut short: a
+    # send that took all it was offered (at most 64 pieces at a time here)
+    # with more pieces waiting must be followed by another without a report.
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        peer = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    peer.settimeout(10)
+    received = bytearray()
+
+    def read_to_the_end():
+        while chunk := peer.recv(1 << 16):
+            received.extend(chunk)
+
+    transport, protocol = loop.run_until_complete(
+        loop.connect_accepted_socket(_Collector, ours))
+    big = bytes(range(256)) * 8192  # 2 MiB: more than the kernel takes at once
+    pieces = [bytes([index % 256]) * 100 for index in range(300)]
+    reader = threading.Thread(target=read_to_the_end)
+    reader.start()
+    try:
+        transport.write(big)
+        transport.writelines(pieces)
+        transport.close()
+        loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
+    finally:
+        reader.join(10)
+        peer.close()
+
+    assert bytes(received) == big + b"".join(pieces)
