@@ -24,6 +24,17 @@ def receive_exactly(sock, size):
     return bytes(data)
 
 
+def accepted_transport(loop, protocol_factory):
+    """A transport of ``loop`` over one end of a socketpair, its protocol,
+    and the other end: blocking with a timeout of 10 s, the peer the test
+    writes to and reads from. The caller closes the peer."""
+    ours, peer = socket.socketpair()
+    peer.settimeout(10)
+    transport, protocol = loop.run_until_complete(
+        loop.connect_accepted_socket(protocol_factory, ours))
+    return transport, protocol, peer
+
+
 def handle_context(handle):
     """The context ``handle``'s callback runs in (Handle.get_context() is
     new in 3.12; asyncio's handles have ``_context`` on every version)."""

@@ -16,7 +16,7 @@ import socket
 
 import pytest
 
-from support import receive_exactly
+from support import accepted_transport, receive_exactly
 
 request = contextvars.ContextVar("request", default=None)
 
@@ -88,11 +88,8 @@ def test_data_received_runs_in_one_copy_of_the_context_reading_started_in(loop):
 
 
 def test_a_protocol_swapped_in_reads_in_the_same_context(loop):
-    ours, peer = socket.socketpair()
+    transport, first, peer = accepted_transport(loop, _Recorder)
     with peer:
-        peer.settimeout(10)
-        transport, first = loop.run_until_complete(
-            loop.connect_accepted_socket(_Recorder, ours))
         peer.sendall(b"one")
         assert _await_chunk(loop, first) == b"one"
         second = loop.run_until_complete(_in_loop(_Recorder))
@@ -106,11 +103,8 @@ def test_a_protocol_swapped_in_reads_in_the_same_context(loop):
 
 
 def test_reading_paused_and_resumed_reads_in_the_context_of_the_resume(loop):
-    ours, peer = socket.socketpair()
+    transport, protocol, peer = accepted_transport(loop, _Recorder)
     with peer:
-        peer.settimeout(10)
-        transport, protocol = loop.run_until_complete(
-            loop.connect_accepted_socket(_Recorder, ours))
         peer.sendall(b"one")
         assert _await_chunk(loop, protocol) == b"one"
         transport.pause_reading()
@@ -139,11 +133,8 @@ def test_an_interrupt_raised_in_data_received_stops_the_loop_and_reading_goes_on
             if data == b"stop":
                 raise interrupt()
 
-    ours, peer = socket.socketpair()
+    transport, protocol, peer = accepted_transport(loop, Interrupting)
     with peer:
-        peer.settimeout(10)
-        transport, protocol = loop.run_until_complete(
-            loop.connect_accepted_socket(Interrupting, ours))
         peer.sendall(b"stop")
         with pytest.raises(interrupt):
             loop.run_until_complete(asyncio.wait_for(protocol.chunk, 10))
@@ -165,10 +156,8 @@ def test_a_cancelled_reader_handle_run_by_hand_reports_an_error_not_a_crash(
         loop, fastloop_package):
     # The compiled handle calls its connection directly; cancelled, it has
     # none, and runs as any cancelled handle does: its callback is None.
-    ours, peer = socket.socketpair()
+    transport, protocol, peer = accepted_transport(loop, _Recorder)
     with peer:
-        transport, protocol = loop.run_until_complete(
-            loop.connect_accepted_socket(_Recorder, ours))
         read_ready = transport._core._read_ready
         [reader] = [handle for handle in gc.get_objects()
                     if isinstance(handle, fastloop_package._handles.Handle)

@@ -14,7 +14,7 @@ import struct
 
 import pytest
 
-from support import receive_exactly
+from support import accepted_transport, receive_exactly
 
 MAX_READ = 256 * 1024  # what a transport reads at most per report
 
@@ -64,25 +64,11 @@ class _SmallBuffers(asyncio.BufferedProtocol):
         self.lost.set_result(exc)
 
 
-async def _in_loop(function):
-    return function()
-
-
-def _connected(loop, protocol_factory):
-    """A transport over one end of a socketpair, and the other end (blocking,
-    with a timeout): what the test writes to before the loop reads."""
-    ours, peer = socket.socketpair()
-    peer.settimeout(10)
-    transport, protocol = loop.run_until_complete(
-        loop.connect_accepted_socket(protocol_factory, ours))
-    return transport, protocol, peer
-
-
 @pytest.mark.parametrize("size", [1, 1000, 100_000])
 def test_data_and_the_end_sent_together_are_both_delivered(loop, size):
     # The peer's data and its end are queued before the loop reads: one
     # read takes all the data, and the end needs a read of its own.
-    transport, protocol, peer = _connected(loop, _Collector)
+    transport, protocol, peer = accepted_transport(loop, _Collector)
     with peer:
         payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
         peer.sendall(payload)
@@ -99,7 +85,7 @@ def test_more_than_one_read_already_queued_arrives_whole_before_the_end(loop):
     # buffer holds less than the payload.
     import threading
 
-    transport, protocol, peer = _connected(loop, _Collector)
+    transport, protocol, peer = accepted_transport(loop, _Collector)
     payload = (b"0123456789abcdef" * (MAX_READ // 16)) * 3 + b"tail"
 
     def write_then_end():
@@ -121,7 +107,7 @@ def test_more_than_one_read_already_queued_arrives_whole_before_the_end(loop):
 @pytest.mark.parametrize("buffer_size", [1, 7, 4096])
 def test_a_buffered_protocol_with_small_buffers_gets_every_byte_then_the_end(
         loop, buffer_size):
-    transport, protocol, peer = _connected(
+    transport, protocol, peer = accepted_transport(
         loop, lambda: _SmallBuffers(buffer_size))
     with peer:
         payload = bytes(range(256)) * 40
@@ -148,7 +134,7 @@ def test_a_buffered_protocol_with_a_small_buffer_gets_every_byte_queued(loop):
                 self.all_in.set_result(None)
 
     payload = bytes(range(256)) * 4
-    transport, protocol, peer = _connected(loop, lambda: UntilAll(7, len(payload)))
+    transport, protocol, peer = accepted_transport(loop, lambda: UntilAll(7, len(payload)))
     with peer:
         peer.sendall(payload)
         loop.run_until_complete(asyncio.wait_for(protocol.all_in, 10))
@@ -166,7 +152,7 @@ def test_reading_paused_with_data_queued_resumes_where_it_stopped(loop):
                 self.events.append(("paused", len(self.received)))
                 self.transport.pause_reading()
 
-    transport, protocol, peer = _connected(loop, PausesAtFirst)
+    transport, protocol, peer = accepted_transport(loop, PausesAtFirst)
     with peer:
         peer.sendall(b"first")
         loop.run_until_complete(asyncio.sleep(0))
@@ -213,7 +199,7 @@ def test_an_end_after_the_reply_is_seen_while_writing(loop):
             super().data_received(data)
             self.transport.write(data.upper())
 
-    transport, protocol, peer = _connected(loop, Replies)
+    transport, protocol, peer = accepted_transport(loop, Replies)
     with peer:
         peer.sendall(b"request")
         peer.shutdown(socket.SHUT_WR)

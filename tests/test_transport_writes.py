@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from support import receive_exactly, run_once
+from support import accepted_transport, receive_exactly, run_once
 
 
 class _Peer(asyncio.Protocol):
@@ -32,18 +32,8 @@ class _Peer(asyncio.Protocol):
         self.lost.set_result(exc)
 
 
-def _connect(loop):
-    """A transport over one end of a socketpair; the other end, blocking
-    with a timeout, is the peer the test reads."""
-    ours, peer = socket.socketpair()
-    peer.settimeout(10)
-    transport, protocol = loop.run_until_complete(
-        loop.connect_accepted_socket(_Peer, ours))
-    return transport, protocol, peer
-
-
 def test_writes_within_one_callback_arrive_whole_and_in_order(loop):
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         def respond():
             transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
@@ -63,7 +53,7 @@ def test_a_write_buffer_that_emptied_serves_the_next_writes(loop, pieces):
     # holds them all (700 pieces, about 600 KB, outgrow what the kernel takes
     # at once, so the rest waits for the peer), empties, and serves the next
     # round with the array it kept.
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         for round_number in range(3):
             chunks = [bytes([(round_number * 31 + index) % 256]) * (1 + index * 7 % 1700)
@@ -88,7 +78,7 @@ def _reference_counts(objects):
 
 
 def test_pieces_sent_are_let_go_of(loop):
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         chunks = [bytes([index]) * (100 + index) for index in range(80)]
         before = _reference_counts(chunks)
@@ -136,7 +126,7 @@ def test_pieces_an_abort_drops_are_let_go_of(loop):
 
 @pytest.mark.fastloop_only
 def test_writes_leave_once_the_iterations_callbacks_are_done(loop):
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         sizes = []
 
@@ -157,7 +147,7 @@ def test_writes_leave_once_the_iterations_callbacks_are_done(loop):
 
 @pytest.mark.fastloop_only
 def test_a_write_past_the_high_water_mark_is_sent_at_once(loop):
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         payload = os.urandom(200 * 1024)
         sizes = []
@@ -181,7 +171,7 @@ def test_a_write_past_the_high_water_mark_is_sent_at_once(loop):
 
 
 def test_a_write_while_the_loop_is_not_running_is_sent_at_once(loop):
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         transport.write(b"no loop needed")
         assert receive_exactly(peer, 14) == b"no loop needed"
@@ -190,7 +180,7 @@ def test_a_write_while_the_loop_is_not_running_is_sent_at_once(loop):
 
 
 def test_what_was_written_before_an_abort_still_reaches_the_peer(loop):
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         def answer_and_abort():
             transport.write(b"last words")
@@ -202,7 +192,7 @@ def test_what_was_written_before_an_abort_still_reaches_the_peer(loop):
 
 
 def test_close_after_writes_sends_everything_then_loses_the_connection(loop):
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         payload = os.urandom(3 << 20)
 
@@ -226,7 +216,7 @@ def test_close_after_writes_sends_everything_then_loses_the_connection(loop):
 
 
 def test_write_eof_after_a_write_in_the_same_callback_keeps_the_write(loop):
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         def write_then_eof():
             transport.write(b"all of it")
@@ -314,7 +304,7 @@ def fd_count():
 def test_sendfile_of_a_file_without_fd_falls_back_to_writes(loop):
     # io.BytesIO has no fileno(): no zero-copy path, so loop.sendfile goes
     # through asyncio's fallback, which drives the transport's flow control.
-    transport, protocol, peer = _connect(loop)
+    transport, protocol, peer = accepted_transport(loop, _Peer)
     with peer:
         payload = os.urandom(1 << 20)
 
