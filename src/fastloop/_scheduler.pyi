@@ -58,5 +58,10 @@ class Scheduler:
     def _pending_handle_count(self) -> int: ...
 
 class Connection:
-    # _batch_queued and _flush_batch() are C-level: only compiled code sees them.
+    # _batch_queued, _fd_ready() and _flush_batch() are C-level: only
+    # compiled code sees them.
     def __init__(self) -> None: ...
+
+class ConnectionHandle(Handle):
+    # _connection, _writable, _edge and _hangup are C-level.
+    ...
