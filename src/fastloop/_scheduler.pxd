@@ -9,7 +9,7 @@ from ._handles cimport (Handle, TimerHandle, _ObjectPointer, _refcount, _TypeGCS
                        _enter_context, _exit_context, _report_raised, deadline_of, leave_queue, new_handle, new_queued_handle, new_timer, prefetch,
                        release_ran,
                        hideable, show_if_held, traverse_queued, traverseproc, visitproc)
-from ._poller cimport Poller
+from ._poller cimport Poller, _mask_from_epoll
 from ._timers cimport TimerQueue
 
 
@@ -205,6 +205,24 @@ cdef extern from *:
     int empty_list "fastloop_empty_list" (list items, Py_ssize_t kept_max) except -1
     # ``items`` must be a list, not None: the callers' are typed fields.
     int append "fastloop_append" (list items, object item) except -1
+
+
+cdef extern from *:
+    """
+    /* Scheduler._fd_handles[fd], or None past the list's end: a new
+       reference (see Scheduler._watches_of). */
+    static PyObject *fastloop_watches_at(PyObject *table, Py_ssize_t fd) {
+        PyObject *entry = Py_None;
+        if (fd >= 0 && fd < PyList_GET_SIZE(table)) {
+            entry = PyList_GET_ITEM(table, fd);
+        }
+        Py_INCREF(entry);
+        return entry;
+    }
+    """
+    # ``table`` is Scheduler._fd_handles (a list, never None); its entries
+    # are lists or None.
+    list watches_at "fastloop_watches_at" (list table, Py_ssize_t fd)
     int drop_ran "fastloop_drop_ran" (list ready, Py_ssize_t count) except -1
 
 

@@ -441,6 +441,8 @@ class Scheduler:
 
     def _watches_of(self, fd):
         """``fd``'s [reader, writer, file object], or None if not watched."""
+        if cython.compiled:
+            return watches_at(self._fd_handles, fd)
         if 0 <= fd < len(self._fd_handles):
             return self._fd_handles[fd]
         return None
@@ -604,8 +606,15 @@ class Scheduler:
         else:
             self._skipped_polls = 0
             count = poller.poll(timeout)
-            for index in range(count):
-                self._dispatch_io(poller.event_fd(index), poller.event_mask(index))
+            if cython.compiled and poller._selector is None:
+                # The kernel's events read where they lie: event_fd() and
+                # event_mask() are a call each across modules.
+                for index in range(count):
+                    self._dispatch_io(poller._events[index].data.fd,
+                                      _mask_from_epoll(poller._events[index].events))
+            else:
+                for index in range(count):
+                    self._dispatch_io(poller.event_fd(index), poller.event_mask(index))
         if self._still_ready:
             self._report_still_ready()
 
@@ -746,7 +755,8 @@ class Scheduler:
         if fd == self._self_reader_fd:
             self._drain_self_pipe()
             return
-        handles = self._watches_of(fd)
+        # Compiled, the lookup _watches_of makes, without the call.
+        handles = watches_at(self._fd_handles, fd) if cython.compiled else self._watches_of(fd)
         if handles is None:
             return
         if mask & READABLE:
