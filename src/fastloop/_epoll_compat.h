@@ -22,6 +22,7 @@ struct epoll_event {
 };
 
 #define EPOLLIN 0x001
+#define EPOLLPRI 0x002
 #define EPOLLOUT 0x004
 #define EPOLLERR 0x008
 #define EPOLLHUP 0x010

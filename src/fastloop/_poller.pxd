@@ -22,6 +22,7 @@ cdef extern from "_epoll_compat.h" nogil:
     int EPOLL_CTL_DEL
     uint32_t EPOLLET
     uint32_t EPOLLRDHUP
+    uint32_t EPOLLPRI
 
     int epoll_create1(int flags)
     int epoll_ctl(int epfd, int op, int fd, epoll_event *event)
@@ -30,8 +31,8 @@ cdef extern from "_epoll_compat.h" nogil:
 
 cdef int ONESHOT
 cdef int _EDGE
-cdef int _HANGUP
-cdef int _HANGUP_EVENTS
+cdef int _DRAIN
+cdef int _DRAIN_EVENTS
 cdef int _READABLE
 cdef int _WRITABLE
 cdef double MAXIMUM_TIMEOUT

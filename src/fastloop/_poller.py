@@ -47,13 +47,15 @@ ONESHOT = 0x40000000  # EPOLLONESHOT
 # which is bit 31 and so no C int: _epoll_ctl puts it in.
 EDGE = 0x08000000
 _EDGE = EDGE  # as a C int, compiled
-# In a reported mask, beside READABLE: the peer hung up or the socket failed
-# (EPOLLRDHUP, EPOLLHUP, EPOLLERR). A watcher of an edge-triggered fd must
-# then read until it sees the end: a read that empties the socket leaves the
-# end (EOF, the error) for a read of its own, and no new report comes for it.
-HANGUP = 0x04000000
-_HANGUP = HANGUP
-_HANGUP_EVENTS = 0x2000 | 0x010 | 0x008  # EPOLLRDHUP | EPOLLHUP | EPOLLERR
+# In a reported mask, beside READABLE: a read may stop short of what is
+# queued, and no new report comes for the rest. The peer hung up or the
+# socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR: the end or the error needs
+# a read of its own), or urgent data came (EPOLLPRI: a TCP read stops at the
+# urgent mark). A watcher of an edge-triggered fd then reads until a read
+# finds nothing.
+DRAIN = 0x04000000
+_DRAIN = DRAIN
+_DRAIN_EVENTS = 0x2000 | 0x010 | 0x008 | 0x002  # EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI
 
 _INITIAL_CAPACITY = 64
 # asyncio caps a poll at one day (base_events.MAXIMUM_SELECT_TIMEOUT).
@@ -61,7 +63,7 @@ MAXIMUM_TIMEOUT = 24 * 3600
 
 
 def _mask_from_epoll(events):
-    mask = _HANGUP if events & _HANGUP_EVENTS else 0
+    mask = _DRAIN if events & _DRAIN_EVENTS else 0
     if events & ~_WRITABLE:
         mask |= _READABLE
     if events & ~_READABLE:
@@ -201,9 +203,11 @@ class Poller:
     def _epoll_ctl(self, fd, old_mask, mask):
         event.events = mask
         if mask & _EDGE:
-            # EPOLLRDHUP: an end that came with the data must show in its
-            # report (see HANGUP).
-            event.events = (mask & ~_EDGE) | EPOLLET | EPOLLRDHUP
+            event.events = (mask & ~_EDGE) | EPOLLET
+            if mask & _READABLE:
+                # What may stop a read short must show in the report (see
+                # DRAIN): an end that came with the data, urgent data.
+                event.events |= EPOLLRDHUP | EPOLLPRI
         event.data.u64 = 0
         event.data.fd = fd
         if not mask:

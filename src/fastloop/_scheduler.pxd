@@ -17,7 +17,10 @@ from ._timers cimport TimerQueue
 cdef int READABLE
 cdef int WRITABLE
 cdef int EDGE
-cdef int HANGUP
+cdef int DRAIN
+cdef int _DID_NOTHING
+cdef int _DID_SOME
+cdef int _MAY_DO_MORE
 cdef int _MAX_SKIPPED_POLLS
 cdef list _spare_writers
 cdef object _C_FUTURE
@@ -431,8 +434,9 @@ cdef extern from *:
 
 cdef class Connection:
     cdef bint _batch_queued
+    cdef bint _edge_triggerable
 
-    cdef bint _fd_ready(self, bint writable) except -1
+    cdef int _fd_ready(self, bint writable) except -1
     cdef _flush_batch(self)
 
 
@@ -440,10 +444,12 @@ cdef class ConnectionHandle(Handle):
     cdef Connection _connection
     cdef bint _writable
     cdef bint _edge
-    cdef bint _hangup
+    cdef bint _draining
+    cdef bint _queued
 
-    @cython.locals(still_ready=bint)
+    @cython.locals(found=int)
     cpdef _run(self)
+    cdef _run_again(self)
     cdef _cancel_as(self, bint debug)
 
 
@@ -485,8 +491,9 @@ cdef class Scheduler:
     cdef Handle _install_fd_handle(self, int fd, int slot, Handle handle, bint once)
     @cython.locals(handle=Handle, handles=list)
     cdef bint _remove_fd_handle(self, int fd, int slot, bint reported_once) except -1
-    @cython.locals(mask=int, edge=bint)
+    @cython.locals(mask=int)
     cdef int _interest_for(self, Handle reader, Handle writer) except -1
+    cdef _note_edges(self, Handle first, Handle second, int mask)
     cdef _rearm_once(self, int fd)
     cdef list _watches_of(self, Py_ssize_t fd)
     @cython.locals(timers=TimerQueue, first=TimerHandle, timeout=double, now=double,
@@ -497,7 +504,7 @@ cdef class Scheduler:
     cdef _dispatch_io(self, int fd, int mask)
     @cython.locals(data=bytes, signum=int)
     cdef _drain_self_pipe(self)
-    @cython.locals(still_ready=list, handle=Handle)
+    @cython.locals(still_ready=list, handle=ConnectionHandle)
     cdef _report_still_ready(self)
     @cython.locals(count=Py_ssize_t)
     cdef bytes _read_self_pipe(self)
@@ -564,3 +571,5 @@ cdef traverseproc _cython_traverse
 cdef int _traverse_scheduler(PyObject *scheduler, visitproc visit, void *arg) noexcept
 @cython.locals(scheduler_type=_TypeGCSlotsPointer)
 cdef _extend_gc_slots()
+
+cdef bint _allows_edges(object watch) except -1

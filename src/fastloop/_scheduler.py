@@ -30,7 +30,7 @@ from asyncio import futures, iscoroutine, tasks
 from . import _asyncio_private as aio_private
 from ._handles import (Handle, TimerHandle, deadline_of, leave_queue, new_handle,
                        new_queued_handle, new_timer)
-from ._poller import EDGE, HANGUP, READABLE, WRITABLE, Poller
+from ._poller import DRAIN, EDGE, READABLE, WRITABLE, Poller
 from ._timers import TimerQueue
 
 _PY314 = sys.version_info >= (3, 14)
@@ -81,19 +81,41 @@ class Connection:
       callbacks, so that a response written in pieces leaves in one
       vectored send.
 
+    ``_edge_triggerable``: its fd may be watched edge-triggered, because a
+    read of it stops short of what is queued only where the poll says so
+    (see _poller.DRAIN). True of a plain TCP socket; not of a Unix socket
+    (a read stops at a message that passed fds or credentials, and no poll
+    says so) or of a socket class whose recv() may do anything.
+
     Stream transports' cores are connections.
     """
 
     def __init__(self):
         self._batch_queued = False
+        self._edge_triggerable = False
 
     def _fd_ready(self, writable):
-        """The fd is readable or, ``writable``, writable. Returns whether it
-        may still be: see ConnectionHandle."""
+        """The fd is readable or, ``writable``, writable. Returns what the
+        run found (DID_NOTHING, DID_SOME, MAY_DO_MORE): see
+        ConnectionHandle."""
         raise NotImplementedError(f"{type(self).__name__} must define _fd_ready()")
 
     def _flush_batch(self):
         raise NotImplementedError(f"{type(self).__name__} must define _flush_batch()")
+
+
+# What a run of Connection._fd_ready did: nothing (a read found nothing, or
+# the end, or failed; a send found the kernel full, or nothing more to send);
+# some (a read got all there was, unless the poll said a read may stop short:
+# see _poller.DRAIN); or as much as it had room for, so there may be more (a
+# read filled its buffer, a send took some with more waiting).
+DID_NOTHING = 0
+DID_SOME = 1
+MAY_DO_MORE = 2
+# The same, as C ints compiled (the names above are what _stream_core imports).
+_DID_NOTHING = DID_NOTHING
+_DID_SOME = DID_SOME
+_MAY_DO_MORE = MAY_DO_MORE
 
 
 @cython.cclass
@@ -109,15 +131,19 @@ class ConnectionHandle(Handle):
     Made only compiled: uncompiled, a Handle serves.
 
     Its fd is watched edge-triggered (``_edge``) where the poller can and
-    every watch of the fd is a ConnectionHandle: an epoll that does not put
-    a reported fd back on its ready list costs the kernel less per poll.
-    Such an fd is reported once per change, so when ``_fd_ready`` says the
-    fd may still be ready (a read filled all the room it had, a send took
-    some and more waits), the handle runs again next iteration unreported,
-    where a level-triggered poll would have reported it. So does a reader
-    once its fd reported a hang-up (``_hangup``, see _poller.HANGUP): the
-    end behind the data needs a read of its own, until which the reader
-    keeps running (it stops reading at the end, or on an error).
+    every watch of the fd is a ConnectionHandle of an edge-triggerable
+    connection: an epoll that does not put a reported fd back on its ready
+    list costs the kernel less per poll. Such an fd is reported once per
+    change, so the handle runs again next iteration unreported (see
+    Scheduler._still_ready), where a level-triggered poll would have
+    reported it, when
+    - ``_fd_ready`` says there may be more (MAY_DO_MORE);
+    - it read some while ``_draining``: its fd's report said a read may stop
+      short of what is queued (see _poller.DRAIN), until a read finds
+      nothing (or the end, or an error, after which it reads no more);
+    - ``_fd_ready`` raised, which leaves unknown what is left.
+    ``_queued``: it waits in the ready queue, so that one both reported and
+    run again unreported runs once in the iteration, as asyncio's would.
     """
 
     def _run(self):
@@ -126,28 +152,37 @@ class ConnectionHandle(Handle):
             # handle run without its callback, not a call on None.
             Handle._run(self)
             return
+        self._queued = False
         context = self._context_if_made
         if _enter_context(context) < 0:
             _report_raised(self)
             return
         try:
-            still_ready = self._connection._fd_ready(self._writable)
+            found = self._connection._fd_ready(self._writable)
         except (SystemExit, KeyboardInterrupt):
             _exit_context(context)
+            self._run_again()
             raise
         except BaseException as exc:
             # As Handle._run: the context is left before the error is handled.
             if _exit_context(context) < 0:
                 _report_raised(self)
+            self._run_again()
             self._report_exception(exc)
             return
         if _exit_context(context) < 0:
             _report_raised(self)
+            self._run_again()
             return
-        if ((still_ready or (self._hangup and not self._writable))
-                and self._edge and not self._cancelled):
-            # Watched edge-triggered, the fd is not reported again for what
-            # this run left (see Scheduler._still_ready).
+        if found == _MAY_DO_MORE or (found == _DID_SOME and self._draining):
+            self._run_again()
+        elif found == _DID_NOTHING:
+            self._draining = False
+
+    def _run_again(self):
+        """Run next iteration without a report, if the fd is watched
+        edge-triggered (level-triggered, the poll reports it anyway)."""
+        if self._edge and not self._cancelled:
             loop = self._loop
             if isinstance(loop, Scheduler):
                 cython.cast(Scheduler, loop)._still_ready.append(self)
@@ -156,6 +191,16 @@ class ConnectionHandle(Handle):
         Handle._cancel_as(self, debug)
         # Nothing the cancelled handle could run: let go of the connection.
         self._connection = None
+
+
+def _allows_edges(watch):
+    """Whether ``watch`` (a watch handle, or None for no watch) allows its
+    fd to be watched edge-triggered."""
+    if watch is None:
+        return True
+    return (type(watch) is ConnectionHandle
+            and cython.cast(ConnectionHandle, watch)._connection is not None
+            and cython.cast(ConnectionHandle, watch)._connection._edge_triggerable)
 
 
 # GC must not clear its fields (no tp_clear): code that runs while a cycle
@@ -457,9 +502,10 @@ class Scheduler:
             fd, slot, new_handle(callback, args, self, None, self._debug), once)
 
     def _watch_connection(self, fd, slot, connection, callback):
-        """Watch ``connection``'s fd in ``slot``, level-triggered; running
-        the handle calls ``callback()``, a bound method of ``connection``
-        that calls its ``_fd_ready``."""
+        """Watch ``connection``'s fd in ``slot`` (edge-triggered where it
+        can be: see ConnectionHandle); running the handle calls
+        ``callback()``, a bound method of ``connection`` that calls its
+        ``_fd_ready``."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if not cython.compiled:
@@ -485,6 +531,8 @@ class Scheduler:
             self._poller.arm_once(fd, mask)
         else:
             self._poller.set_interest(fd, mask)
+        # Told only now that the kernel took the mask.
+        self._note_edges(handle, other, mask)
         if handles is None:
             handles = [None, None, None]
             table = self._fd_handles
@@ -514,7 +562,9 @@ class Scheduler:
             return False
         handles[slot] = None
         if handles[1 - slot] is not None:
-            self._poller.set_interest(fd, self._interest_for(handles[0], handles[1]))
+            mask = self._interest_for(handles[0], handles[1])
+            self._poller.set_interest(fd, mask)
+            self._note_edges(handles[1 - slot], None, mask)
         else:
             self._fd_handles[fd] = None
             self._watched_fds -= 1
@@ -527,18 +577,22 @@ class Scheduler:
 
     def _interest_for(self, reader, writer):
         """The poller's mask for an fd watched by ``reader`` and ``writer``
-        (either may be None): edge-triggered where every watch is a
-        ConnectionHandle and the poller can, which the handles are told."""
+        (either may be None): edge-triggered where the poller can and every
+        watch is a ConnectionHandle of an edge-triggerable connection."""
         mask = (READABLE if reader is not None else 0) | (WRITABLE if writer is not None else 0)
-        if not cython.compiled or not self._poller.edges:
-            return mask
-        edge = ((reader is None or isinstance(reader, ConnectionHandle))
-                and (writer is None or isinstance(writer, ConnectionHandle)))
-        if reader is not None and isinstance(reader, ConnectionHandle):
-            cython.cast(ConnectionHandle, reader)._edge = edge
-        if writer is not None and isinstance(writer, ConnectionHandle):
-            cython.cast(ConnectionHandle, writer)._edge = edge
-        return mask | EDGE if edge else mask
+        if (cython.compiled and self._poller.edges
+                and _allows_edges(reader) and _allows_edges(writer)):
+            mask |= EDGE
+        return mask
+
+    def _note_edges(self, first, second, mask):
+        """Tell the ConnectionHandles among ``first`` and ``second`` whether
+        their fd is now watched edge-triggered (``mask``)."""
+        if cython.compiled:
+            if first is not None and isinstance(first, ConnectionHandle):
+                cython.cast(ConnectionHandle, first)._edge = (mask & EDGE) != 0
+            if second is not None and isinstance(second, ConnectionHandle):
+                cython.cast(ConnectionHandle, second)._edge = (mask & EDGE) != 0
 
     def _rearm_once(self, fd):
         """A sock_* wait on ``fd`` was reported ready but found nothing to
@@ -765,8 +819,10 @@ class Scheduler:
                 if reader._cancelled:
                     self._remove_fd_handle(fd, 0, False)
                 elif cython.compiled and self._ready is not None:
-                    if mask & HANGUP and isinstance(reader, ConnectionHandle):
-                        cython.cast(ConnectionHandle, reader)._hangup = True
+                    if type(reader) is ConnectionHandle:
+                        cython.cast(ConnectionHandle, reader)._queued = True
+                        if mask & DRAIN:
+                            cython.cast(ConnectionHandle, reader)._draining = True
                     append(self._ready, reader)
                 else:
                     self._ready.append(reader)
@@ -776,6 +832,8 @@ class Scheduler:
                 if writer._cancelled:
                     self._remove_fd_handle(fd, 1, False)
                 elif cython.compiled and self._ready is not None:
+                    if type(writer) is ConnectionHandle:
+                        cython.cast(ConnectionHandle, writer)._queued = True
                     append(self._ready, writer)
                 else:
                     self._ready.append(writer)
@@ -786,7 +844,9 @@ class Scheduler:
         still_ready = self._still_ready
         self._still_ready = []
         for handle in still_ready:
-            if not handle._cancelled:
+            # Not if cancelled since, nor if this poll reported it already.
+            if not handle._cancelled and not handle._queued:
+                handle._queued = True
                 self._ready.append(handle)
 
     def _drain_self_pipe(self):

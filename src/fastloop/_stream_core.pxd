@@ -122,6 +122,9 @@ cdef extern from *:
 
 
 cdef Py_ssize_t MAX_READ
+cdef int DID_NOTHING
+cdef int DID_SOME
+cdef int MAY_DO_MORE
 cdef Py_ssize_t _MAX_IOVECS
 cdef iovec _vectors[64]
 
@@ -178,13 +181,13 @@ cdef class StreamCore(Connection):
     cpdef _fatal_error(self, exc, message)
     cpdef _force_close(self, exc)
 
-    cdef bint _fd_ready(self, bint writable) except -1
-    cpdef bint _read_ready(self) except -1
-    cpdef bint _write_ready(self) except -1
+    cdef int _fd_ready(self, bint writable) except -1
+    cpdef int _read_ready(self) except -1
+    cpdef int _write_ready(self) except -1
     @cython.locals(data=bytes, delivering=bint)
-    cdef bint _read_and_deliver(self) except -1
+    cdef int _read_and_deliver(self) except -1
     @cython.locals(count=Py_ssize_t, size=Py_ssize_t)
-    cdef bint _read_into_protocol_buffer(self) except -1
+    cdef int _read_into_protocol_buffer(self) except -1
     cdef _on_eof(self)
 
     cdef bint _writes_lost(self) except -1

@@ -33,7 +33,7 @@ import socket
 from asyncio import protocols
 
 from . import _asyncio_private as aio_private
-from ._scheduler import Connection, logger
+from ._scheduler import DID_NOTHING, DID_SOME, MAY_DO_MORE, Connection, logger
 
 # Bytes read at most per readiness event: asyncio's max_size.
 MAX_READ = 256 * 1024
@@ -286,6 +286,9 @@ class StreamCore(Connection):
             # Compiled, every method would read the loop's C fields.
             raise TypeError("StreamCore needs a loop")
         Connection.__init__(self)
+        # See Connection: a Unix socket's reads stop at passed fds unannounced.
+        self._edge_triggerable = (type(sock) is _SOCKET_TYPE
+                                  and sock.family in (socket.AF_INET, socket.AF_INET6))
         self._loop = loop
         self._transport = transport
         self._sock = sock
@@ -414,10 +417,10 @@ class StreamCore(Connection):
 
     def _read_ready(self):
         """The reader callback: the socket is readable, at EOF or failed.
-        Returns whether it may still be readable: the read filled all the
-        room it had (see _scheduler.ConnectionHandle)."""
+        Returns what the read did (DID_NOTHING, DID_SOME, or MAY_DO_MORE
+        when it filled all the room it had: see _scheduler.ConnectionHandle)."""
         if self._conn_lost:
-            return False
+            return DID_NOTHING
         if self._buffered_protocol:
             return self._read_into_protocol_buffer()
         return self._read_and_deliver()
@@ -432,17 +435,17 @@ class StreamCore(Connection):
             if data:
                 delivering = True
                 self._protocol.data_received(data)
-                return len(data) == MAX_READ
+                return MAY_DO_MORE if len(data) == MAX_READ else DID_SOME
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed."
                               if delivering else "Fatal read error on socket transport")
-            return False
+            return DID_NOTHING
         if data is not None:
             # b"": the peer sends no more.
             self._on_eof()
-        return False
+        return DID_NOTHING
 
     def _read_into_protocol_buffer(self):
         try:
@@ -454,30 +457,30 @@ class StreamCore(Connection):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
-            return False
+            return DID_NOTHING
         try:
             count = recv_into(self._sock, buffer)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on socket transport")
-            return False
+            return DID_NOTHING
         if count < 0:
-            return False
+            return DID_NOTHING
         if not count:
             self._on_eof()
-            return False
+            return DID_NOTHING
         try:
             self._protocol.buffer_updated(count)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
-            return False
+            return DID_NOTHING
         # len() counts items, not bytes, for a buffer of wider items: then
         # this may say "full" of a buffer that is not, which costs one more
         # read and loses nothing, where the converse could stall.
-        return count >= size
+        return MAY_DO_MORE if count >= size else DID_SOME
 
     def _on_eof(self):
         if self._loop._debug:
@@ -580,15 +583,17 @@ class StreamCore(Connection):
             self._send_buffer()
 
     def _write_ready(self):
-        """The writer callback: the kernel takes more. Returns whether it
-        may take more still: it took some, and some waits (see
+        """The writer callback: the kernel takes more. Returns MAY_DO_MORE
+        when it may take more still: it took some, and some waits (see
         _scheduler.ConnectionHandle). Said also when the kernel is full, which
         the next send finds out (EAGAIN) at the cost of a system call; the
         converse could stall a transport whose send took all it offered
         (_MAX_IOVECS pieces at most) with more waiting."""
         if self._conn_lost:
-            return False
-        return self._send_buffer() > 0 and self._writing
+            return DID_NOTHING
+        if self._send_buffer() > 0 and self._writing:
+            return MAY_DO_MORE
+        return DID_NOTHING
 
     def _send_buffer(self):
         """Send what the kernel takes; watch for writability if it leaves
