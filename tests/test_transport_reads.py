@@ -69,6 +69,43 @@ class _SmallBuffers(asyncio.BufferedProtocol):
         self.lost.set_result(exc)
 
 
+def _tcp_pair():
+    """Our end and the peer's (blocking, 10 s timeout) of a loopback TCP
+    connection."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        peer = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    peer.settimeout(10)
+    peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return ours, peer
+
+
+def _send_then_end_in_a_thread(peer, payload):
+    """A started thread that sends ``payload`` on ``peer`` and shuts its
+    writing down (the socket buffer may hold less than the payload)."""
+    def send_then_end():
+        peer.sendall(payload)
+        peer.shutdown(socket.SHUT_WR)
+
+    thread = threading.Thread(target=send_then_end)
+    thread.start()
+    return thread
+
+
+def _read_to_the_end_in_a_thread(peer):
+    """A started thread that reads ``peer`` until its end, and the
+    bytearray it reads into."""
+    received = bytearray()
+
+    def read_to_the_end():
+        while chunk := peer.recv(1 << 16):
+            received.extend(chunk)
+
+    thread = threading.Thread(target=read_to_the_end)
+    thread.start()
+    return thread, received
+
+
 @pytest.mark.parametrize("size", [1, 1000, 100_000])
 def test_data_and_the_end_sent_together_are_both_delivered(loop, size):
     # The peer's data and its end are queued before the loop reads: one
@@ -90,13 +127,7 @@ def test_more_than_one_read_already_queued_arrives_whole_before_the_end(loop):
     # buffer holds less than the payload.
     transport, protocol, peer = accepted_transport(loop, _Collector)
     payload = (b"0123456789abcdef" * (MAX_READ // 16)) * 3 + b"tail"
-
-    def write_then_end():
-        peer.sendall(payload)
-        peer.shutdown(socket.SHUT_WR)
-
-    writer = threading.Thread(target=write_then_end)
-    writer.start()
+    writer = _send_then_end_in_a_thread(peer, payload)
     try:
         loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
     finally:
@@ -179,9 +210,7 @@ def test_data_then_a_reset_ends_the_connection_without_a_hang(loop):
     # TCP: the peer's data and then its reset (SO_LINGER 0) are queued
     # before the loop reads. Whether the data is still read first is the
     # kernel's business; the transport must end either way.
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        peer = socket.create_connection(listener.getsockname())
-        ours, _ = listener.accept()
+    ours, peer = _tcp_pair()
     transport, protocol = loop.run_until_complete(
         loop.connect_accepted_socket(_Collector, ours))
     peer.sendall(b"x" * 5000)
@@ -216,22 +245,12 @@ def test_a_buffer_of_many_pieces_waiting_for_room_is_all_sent(loop):
     # TCP reports room to write only after a send the kernel cut short: a
     # send that took all it was offered (at most 64 pieces at a time here)
     # with more pieces waiting must be followed by another without a report.
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        peer = socket.create_connection(listener.getsockname())
-        ours, _ = listener.accept()
-    peer.settimeout(10)
-    received = bytearray()
-
-    def read_to_the_end():
-        while chunk := peer.recv(1 << 16):
-            received.extend(chunk)
-
+    ours, peer = _tcp_pair()
     transport, protocol = loop.run_until_complete(
         loop.connect_accepted_socket(_Collector, ours))
     big = bytes(range(256)) * 8192  # 2 MiB: more than the kernel takes at once
     pieces = [bytes([index % 256]) * 100 for index in range(300)]
-    reader = threading.Thread(target=read_to_the_end)
-    reader.start()
+    reader, received = _read_to_the_end_in_a_thread(peer)
     try:
         transport.write(big)
         transport.writelines(pieces)
@@ -265,15 +284,6 @@ class _Wanting(_Collector):
         self.events.append(("lost", type(exc)))
         if not self.lost.done():
             self.lost.set_result(exc)
-
-
-def _tcp_pair():
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        peer = socket.create_connection(listener.getsockname())
-        ours, _ = listener.accept()
-    peer.settimeout(10)
-    peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return ours, peer
 
 
 def _wait_queued(sock, count):
@@ -404,19 +414,12 @@ def test_half_closed_then_a_large_reply_is_all_sent(loop):
             return True
 
     ours, peer = _tcp_pair()
-    received = bytearray()
-
-    def read_to_the_end():
-        while chunk := peer.recv(1 << 16):
-            received.extend(chunk)
-
     with peer:
         peer.sendall(b"q" * 5000)
         peer.shutdown(socket.SHUT_WR)
         transport, protocol = loop.run_until_complete(
             loop.connect_accepted_socket(HalfClose, ours))
-        reader = threading.Thread(target=read_to_the_end)
-        reader.start()
+        reader, received = _read_to_the_end_in_a_thread(peer)
         try:
             loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
         finally:
@@ -430,12 +433,7 @@ def test_debug_mode_reads_everything(loop):
     ours, peer = _tcp_pair()
     with peer:
         payload = bytes(range(256)) * 1200  # 300 KiB: more than one read
-        def send_then_end():
-            peer.sendall(payload)
-            peer.shutdown(socket.SHUT_WR)
-
-        sender = threading.Thread(target=send_then_end)
-        sender.start()
+        sender = _send_then_end_in_a_thread(peer, payload)
         transport, protocol = loop.run_until_complete(
             loop.connect_accepted_socket(_Wanting, ours))
         loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
