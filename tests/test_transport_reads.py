@@ -439,3 +439,32 @@ def test_debug_mode_reads_everything(loop):
         loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
         sender.join(10)
     assert protocol.received == payload
+
+
+@pytest.mark.fastloop_only
+def test_a_watch_replaced_while_a_read_is_owed_still_reads_what_is_queued(loop):
+    # A reader replaced by another with the same interest (start_reading
+    # again) while the first was owed a run: the kernel is not asked again
+    # and reports nothing new, so the new reader must read on by itself.
+    class Restarts(_SmallBuffers):
+        def buffer_updated(self, nbytes):
+            super().buffer_updated(nbytes)
+            if len(self.received) == 7:
+                self.transport._core.start_reading()
+            if len(self.received) >= 100 and not self.all_in.done():
+                self.all_in.set_result(None)
+
+        def connection_made(self, transport):
+            self.transport = transport
+            self.all_in = asyncio.get_event_loop().create_future()
+
+    ours, peer = _tcp_pair()  # TCP: edge-triggered where the loop can
+    transport, protocol = loop.run_until_complete(
+        loop.connect_accepted_socket(lambda: Restarts(7), ours))
+    with peer:
+        peer.sendall(bytes(range(100)))
+        loop.run_until_complete(asyncio.wait_for(protocol.all_in, 10))
+        transport.close()
+        loop.run_until_complete(asyncio.wait_for(protocol.lost, 10))
+
+    assert protocol.received == bytes(range(100))

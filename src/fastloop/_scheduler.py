@@ -544,6 +544,12 @@ class Scheduler:
         handles[slot] = handle
         if previous is not None:
             previous._cancel_as(self._debug)
+            if cython.compiled and type(handle) is ConnectionHandle:
+                # The kernel was not asked again (same mask), so whatever the
+                # cancelled watch was owed (a run unreported, a drain) is
+                # this one's: it runs once unreported (at worst a read that
+                # finds nothing).
+                cython.cast(ConnectionHandle, handle)._run_again()
         return handle
 
     def _remove_fd_handle(self, fd, slot, reported_once):
