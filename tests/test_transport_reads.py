@@ -280,11 +280,6 @@ class _Wanting(_Collector):
         if self.want is not None and len(self.received) >= self.want and not self.all_in.done():
             self.all_in.set_result(None)
 
-    def connection_lost(self, exc):
-        self.events.append(("lost", type(exc)))
-        if not self.lost.done():
-            self.lost.set_result(exc)
-
 
 def _wait_queued(sock, count):
     # Bounded wait (no sleep) until the kernel holds ``count`` bytes for

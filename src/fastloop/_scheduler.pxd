@@ -208,6 +208,7 @@ cdef extern from *:
     int empty_list "fastloop_empty_list" (list items, Py_ssize_t kept_max) except -1
     # ``items`` must be a list, not None: the callers' are typed fields.
     int append "fastloop_append" (list items, object item) except -1
+    int drop_ran "fastloop_drop_ran" (list ready, Py_ssize_t count) except -1
 
 
 cdef extern from *:
@@ -226,7 +227,6 @@ cdef extern from *:
     # ``table`` is Scheduler._fd_handles (a list, never None); its entries
     # are lists or None.
     list watches_at "fastloop_watches_at" (list table, Py_ssize_t fd)
-    int drop_ran "fastloop_drop_ran" (list ready, Py_ssize_t count) except -1
 
 
 cdef extern from *:
